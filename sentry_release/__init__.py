@@ -1,0 +1,4 @@
+"""sentry-release: Sentry releases at deploy time."""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]
