@@ -1,0 +1,1 @@
+"""pytest fixtures for the Sentry emulator (filled in by the emulator work)."""
