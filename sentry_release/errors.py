@@ -38,9 +38,10 @@ class WriteBackError(SentryReleaseError):
 class ApiError(SentryReleaseError):
     """Sentry answered with an error, or could not be reached."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, retryable: bool | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retryable = retryable  # None: unknown; the client sets it for what it saw
 
 
 class AuthError(ApiError):

@@ -1,0 +1,301 @@
+"""Sentry API client on httpx: auth, timeouts, bounded retries, pagination, actionable errors.
+
+One `SentryClient` per run keeps one connection pool (keep-alive). The token is sent only in the
+Authorization header and never appears in a message, log line or exception.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import random
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
+from urllib.parse import quote, urlsplit
+
+from sentry_release import __version__
+from sentry_release.errors import (
+    ApiError, AuthError, ConnectionFailed, NotFoundError, ScopeError, ValidationError,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+
+Log = Callable[[str], None]
+USER_AGENT = f"sentry-release/{__version__}"
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_PAGES = 1000
+
+
+def seg(value: str) -> str:
+    """Percent-encode one URL path segment (a release version may hold `+`, `#`, `?`, spaces)."""
+    return quote(str(value), safe="")
+
+
+@dataclass
+class Reply:
+    status: int
+    data: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+    links: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a request is for, so its errors can say what to fix."""
+
+    action: str                              # "create release v1 in acme"
+    not_found: str = "the organization or release was not found"
+    scope: str = "project:releases"
+
+
+@dataclass
+class PlannedRequest:
+    method: str
+    path: str
+    body: Any = None
+    params: Optional[Mapping[str, Any]] = None
+
+
+class SentryClient:
+    def __init__(
+        self,
+        url: str,
+        token: Optional[str],
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        max_retries: int = 5,
+        max_retry_seconds: float = 120.0,
+        ca_bundle: Optional[str] = None,
+        log: Log = lambda line: None,
+        dry_run: bool = False,
+        transport: Optional["httpx.BaseTransport"] = None,
+    ) -> None:
+        self.base_url = url.rstrip("/") + "/api/0/"
+        self.host = urlsplit(url).netloc or url
+        self._token = token
+        self._timeout = (connect_timeout, timeout)
+        self.max_retries = max_retries
+        self.max_retry_seconds = max_retry_seconds
+        self._ca_bundle = ca_bundle
+        self._log = log
+        self._transport = transport
+        self._http: Optional["httpx.Client"] = None
+        self.dry_run = dry_run
+        self.plan: list[PlannedRequest] = []
+        self.requests_sent = 0
+        self.sleep: Callable[[float], None] = time.sleep
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> "SentryClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    @property
+    def can_read(self) -> bool:
+        """Whether GETs go to the server (a dry run without a token stays offline)."""
+        return bool(self._token)
+
+    def _client(self) -> "httpx.Client":
+        if self._http is None:
+            import httpx
+
+            verify: Any = True
+            if self._ca_bundle:
+                import ssl
+
+                try:
+                    verify = ssl.create_default_context(cafile=self._ca_bundle)
+                except (OSError, ssl.SSLError) as exc:
+                    raise ConnectionFailed(f"cannot load CA bundle {self._ca_bundle}: {exc}") from None
+            headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+            if self._token:
+                headers["Authorization"] = f"Bearer {self._token}"
+            connect, read = self._timeout
+            self._http = httpx.Client(
+                base_url=self.base_url,
+                headers=headers,
+                timeout=httpx.Timeout(read, connect=connect),
+                verify=verify,
+                transport=self._transport,
+                follow_redirects=False,
+            )
+        return self._http
+
+    # -- requests ------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        context: Context,
+        *,
+        json: Any = None,
+        params: Optional[Mapping[str, Any]] = None,
+        retry: bool = True,
+    ) -> Reply:
+        """Send one request with bounded retries; return the reply or raise an ApiError."""
+        if self.dry_run and method != "GET":
+            self.plan.append(PlannedRequest(method, path, json, params))
+            return Reply(status=0, data=None)
+        if not self._token:
+            raise AuthError("no auth token: set SENTRY_AUTH_TOKEN or pass --auth-token")
+        deadline = time.monotonic() + self.max_retry_seconds
+        attempt = 0
+        while True:
+            failure, delay = self._attempt(method, path, context, json, params, attempt)
+            if isinstance(failure, Reply):
+                return failure
+            attempt += 1
+            remaining = deadline - time.monotonic()
+            if not retry or failure.retryable is False or attempt > self.max_retries or delay > remaining:
+                if delay > remaining and failure.status == 429:
+                    failure = ApiError(f"{failure} (Sentry asked to wait {delay:.0f} s, beyond the retry budget)", 429)
+                raise failure
+            self._log(f"{method} {path}: {failure}; retry {attempt}/{self.max_retries} in {delay:.1f} s")
+            self.sleep(delay)
+
+    def _attempt(self, method: str, path: str, context: Context, json: Any,
+                 params: Optional[Mapping[str, Any]], attempt: int) -> tuple[Any, float]:
+        import httpx
+
+        try:
+            self.requests_sent += 1
+            response = self._client().request(method, path, json=json, params=params)
+        except httpx.TransportError as exc:
+            error = self._transport_error(exc)
+            return error, backoff(attempt)
+        reply = Reply(response.status_code, _json_or_text(response), response.headers, response.links)
+        if response.status_code < 400:
+            return reply, 0.0
+        error = self._status_error(reply, context)
+        return error, retry_delay(reply, attempt)
+
+    def _transport_error(self, exc: Exception) -> ApiError:
+        import httpx
+
+        if isinstance(exc, httpx.TimeoutException):
+            kind = "timed out"
+        elif "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper():
+            error = ConnectionFailed(
+                f"TLS verification of {self.host} failed ({_short(exc)}); "
+                "set SENTRY_CA_BUNDLE to your CA certificate file"
+            )
+            error.retryable = False
+            return error
+        else:
+            kind = f"failed ({_short(exc) or type(exc).__name__})"
+        error = ConnectionFailed(f"connection to {self.host} {kind}")
+        error.retryable = True
+        return error
+
+    def _status_error(self, reply: Reply, context: Context) -> ApiError:
+        status, detail = reply.status, _detail(reply.data)
+        error: ApiError
+        if status == 401:
+            error = AuthError(f"Sentry rejected the auth token ({detail or 'unauthorized'}): check SENTRY_AUTH_TOKEN")
+        elif status == 403:
+            error = ScopeError(
+                f"the auth token may not {context.action}: it lacks the {context.scope} scope; "
+                "create a token with that scope"
+            )
+        elif status == 404:
+            error = NotFoundError(f"cannot {context.action}: {context.not_found}")
+        elif status == 400:
+            error = ValidationError(f"Sentry refused to {context.action}: {_field_errors(reply.data)}")
+        else:
+            error = ApiError(f"Sentry failed to {context.action} (HTTP {status}{': ' + detail if detail else ''})")
+        error.status = status
+        error.retryable = status in RETRY_STATUSES or (status == 409 and "being processed" in detail)
+        return error
+
+    def get(self, path: str, context: Context, params: Optional[Mapping[str, Any]] = None) -> Reply:
+        return self.request("GET", path, context, params=params)
+
+    def paginate(self, path: str, context: Context, params: Optional[Mapping[str, Any]] = None) -> Iterator[Any]:
+        """Every item of a list endpoint, following `Link: rel="next"; results="true"`."""
+        query = dict(params or {})
+        for _ in range(MAX_PAGES):
+            reply = self.get(path, context, query)
+            yield from reply.data or []
+            following = reply.links.get("next", {})
+            if following.get("results") != "true" or not following.get("cursor"):
+                return
+            query["cursor"] = following["cursor"]
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with jitter: parallel CI jobs do not retry in lock-step."""
+    return random.uniform(0.5, 1.0) * min(8.0, 0.5 * (2 ** attempt))
+
+
+def retry_delay(reply: Reply, attempt: int) -> float:
+    """Honour Retry-After, then Sentry's rate-limit reset time, else back off."""
+    after = reply.headers.get("Retry-After")
+    if after:
+        try:
+            return max(0.0, float(after))
+        except ValueError:
+            pass
+    reset = reply.headers.get("X-Sentry-Rate-Limit-Reset")
+    if reply.status == 429 and reset:
+        try:
+            return max(0.0, float(reset) - time.time())
+        except ValueError:
+            pass
+    return backoff(attempt)
+
+
+def _json_or_text(response: "httpx.Response") -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:300]
+
+
+def _detail(data: Any) -> str:
+    if isinstance(data, dict):
+        detail = data.get("detail")
+        if isinstance(detail, dict):
+            return str(detail.get("message") or detail.get("code") or "")
+        if detail:
+            return str(detail)
+    if isinstance(data, str):
+        return data.strip().splitlines()[0][:200] if data.strip() else ""
+    return ""
+
+
+def _field_errors(data: Any) -> str:
+    """Flatten DRF's `{"field": ["msg"], "commits": {"0": {...}}}` into one line."""
+    if isinstance(data, dict) and "detail" in data:
+        return _detail(data)
+    parts: list[str] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{where}.{key}" if where else str(key))
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            parts.append(f"{where}: {' '.join(value)}" if where else " ".join(value))
+        elif isinstance(value, list):
+            for index, inner in enumerate(value):
+                walk(inner, f"{where}[{index}]")
+        else:
+            parts.append(f"{where}: {value}" if where else str(value))
+
+    walk(data, "")
+    return "; ".join(parts) or jsonlib.dumps(data)[:200]
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[-1][:200] if text else ""
