@@ -581,7 +581,8 @@ def _deepen_until_found(
     for step in _deepen_steps(max_steps):
         if not _is_shallow(repo_dir):
             break
-        log(f"previous release commit {previous[:12]} is not in this shallow clone; git fetch {step[0]} {remote}")
+        log(f"history back to the previous release commit {previous[:12]} is cut off by the shallow clone; "
+            f"git fetch {step[0]} {remote}")
         result = _run_git(repo_dir, "fetch", "--quiet", *step, remote, check=False, timeout=_FETCH_TIMEOUT_SECONDS)
         if result.returncode != 0:
             notes.append(f"could not deepen the clone from {remote!r}: {_first_line(result.stderr)}")
