@@ -16,9 +16,9 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, List
 
-_CLAUSE_WORDS = ("MATCH", "SELECT", "BY", "WHERE", "HAVING", "ORDER", "LIMIT", "OFFSET",
-                 "GRANULARITY", "TOTALS", "SAMPLE", "ARRAY")
-_WORD = re.compile(r"[A-Za-z_]+")
+# Two-word clauses first, so the BY of ORDER BY is not taken for the grouping clause.
+_PHRASE = re.compile(r"(ORDER\s+BY|LIMIT\s+BY|ARRAY\s+JOIN|MATCH|SELECT|BY|WHERE|HAVING|LIMIT"
+                     r"|OFFSET|GRANULARITY|TOTALS|SAMPLE)(?=\s|$)")
 _ALIAS = re.compile(r"\bAS\s+`?([^`\s]+)`?\s*$", re.IGNORECASE)
 
 
@@ -38,16 +38,16 @@ def top_level_clauses(query: str) -> Dict[str, str]:
         elif ch in ")]}":
             depth -= 1
         elif depth == 0 and (i == 0 or query[i - 1] == " "):
-            word = _WORD.match(query, i)
-            if word and word.group(0) in _CLAUSE_WORDS:
-                if keyword:
-                    found[keyword] = query[start:i].strip()
-                keyword, start = word.group(0), word.end()
+            word = _PHRASE.match(query, i)
+            if word:
+                if keyword:  # first wins: in `LIMIT n BY x` the BY is not the grouping
+                    found.setdefault(keyword, query[start:i].strip())
+                keyword, start = " ".join(word.group(0).split()), word.end()
                 i = word.end()
                 continue
         i += 1
     if keyword:
-        found[keyword] = query[start:].strip()
+        found.setdefault(keyword, query[start:].strip())
     return found
 
 
