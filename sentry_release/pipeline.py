@@ -350,7 +350,11 @@ def associate(client: SentryClient, target: ReleaseTarget, plan: CommitPlan, opt
 def deploy(settings: Any, derivation: Any, inputs: DeployInputs, client: SentryClient, log: Log,
            write: Callable[[DeployResult], None]) -> DeployResult:
     environment = validated_environment(inputs.environment)
-    target = require_target(settings.org, settings.projects, derivation.name, settings.url)
+    org, projects = settings.org, list(settings.projects)
+    if client.dry_run and not (org and projects):
+        log("dry run: no organization or project configured; the plan shows <org> / <project>")
+        org, projects = org or "<org>", projects or ["<project>"]
+    target = require_target(org, projects, derivation.name, settings.url)
     options = commit_options(settings)
     started = parse_timestamp(inputs.started_at, "--started-at") if inputs.started_at else None
     finished = parse_timestamp(inputs.finished_at, "--finished-at") if inputs.finished_at else None

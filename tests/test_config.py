@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from sentry_release.config import load_settings, mask_token, parse_org_token
+from sentry_release.errors import ConfigError
+
+
+def org_token(org: str = "acme", url: str = "http://sentry.internal:9000") -> str:
+    payload = base64.b64encode(json.dumps({"iat": 1704205802.2, "url": url, "region_url": url,
+                                           "org": org}).encode()).decode()
+    return f"sntrys_{payload}_{'A' * 43}"
+
+
+def write_pyproject(folder: Path, body: str) -> None:
+    (folder / "pyproject.toml").write_text(body)
+
+
+def test_defaults(tmp_path: Path) -> None:
+    settings = load_settings({}, {}, tmp_path)
+    assert settings.url == "https://sentry.io" and settings.source("url") == "default"
+    assert settings.template == "v{version}-{date}"
+    assert list(settings.env_keys) == ["RELEASE"]
+
+
+def test_precedence_flag_env_file(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, '[tool.sentry-release]\norg = "from-file"\nprojects = ["a", "b"]\n')
+    env = {"SENTRY_ORG": "from-env"}
+    assert load_settings({}, {}, tmp_path).source("org") == "pyproject.toml [tool.sentry-release]"
+    from_env = load_settings({}, env, tmp_path)
+    assert (from_env.org, from_env.source("org")) == ("from-env", "$SENTRY_ORG")
+    from_flag = load_settings({"org": "from-flag"}, env, tmp_path)
+    assert (from_flag.org, from_flag.source("org")) == ("from-flag", "--org")
+
+
+def test_sentry_project_is_comma_separated(tmp_path: Path) -> None:
+    settings = load_settings({}, {"SENTRY_PROJECT": "web, worker"}, tmp_path)
+    assert list(settings.projects) == ["web", "worker"]
+
+
+def test_environment_section_overrides(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, """
+[tool.sentry-release]
+projects = ["shop-staging"]
+env-file = ".env"
+[tool.sentry-release.environments.production]
+projects = ["shop-prod"]
+deploy-url = "https://shop.example.com"
+env-file = "deploy/.env.production"
+""")
+    prod = load_settings({}, {}, tmp_path, environment="production")
+    assert list(prod.projects) == ["shop-prod"]
+    assert prod.deploy_url == "https://shop.example.com"
+    assert prod.source("env_file") == "pyproject.toml [tool.sentry-release.environments.production]"
+    staging = load_settings({}, {}, tmp_path, environment="staging")
+    assert list(staging.projects) == ["shop-staging"]
+
+
+def test_unknown_key_is_a_one_line_error(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, '[tool.sentry-release]\norganisation = "x"\n')
+    with pytest.raises(ConfigError, match="unknown key 'organisation'"):
+        load_settings({}, {}, tmp_path)
+
+
+def test_bad_value_names_its_source(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\$SENTRY_HTTP_MAX_RETRIES"):
+        load_settings({}, {"SENTRY_HTTP_MAX_RETRIES": "many"}, tmp_path)
+
+
+def test_org_token_supplies_url_and_org(tmp_path: Path) -> None:
+    token = org_token()
+    settings = load_settings({}, {"SENTRY_AUTH_TOKEN": token}, tmp_path)
+    assert (settings.org, settings.source("org")) == ("acme", "org auth token")
+    assert settings.url == "http://sentry.internal:9000"
+    assert settings.warnings == []
+
+
+def test_org_token_conflict_warns_and_explicit_value_wins(tmp_path: Path) -> None:
+    settings = load_settings({"org": "other"}, {"SENTRY_AUTH_TOKEN": org_token()}, tmp_path)
+    assert settings.org == "other"
+    assert any("differs from 'acme'" in w for w in settings.warnings)
+
+
+def test_token_is_masked_in_the_description(tmp_path: Path) -> None:
+    token = "sntryu_" + "ab" * 32
+    described = load_settings({}, {"SENTRY_AUTH_TOKEN": token}, tmp_path).describe()
+    assert described["auth_token"]["value"] == "sntryu_***"
+    assert token not in json.dumps(described)
+
+
+def test_parse_org_token_rejects_junk() -> None:
+    assert parse_org_token("sntrys_notbase64!_x") is None
+    assert parse_org_token("sntryu_abc") is None
+    assert parse_org_token(org_token())["org"] == "acme"
+    assert mask_token("plain") == "***"
