@@ -1,0 +1,144 @@
+"""action.yml run by a real GitHub Actions runner (act, host mode) against the Sentry emulator."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from runners.fixtures import APP_RELEASE, action_copy, make_app_repo, wheelhouse  # noqa: F401
+from runners.support import (
+    HERE, STUBS, base_env, describe, pip_offline_env, require_tool, run_timed, step_lines,
+)
+
+pytestmark = pytest.mark.runners
+
+WORKFLOWS = HERE / "github"
+ACTION_REF = "sentry-release/sentry-release@v0.1.0"
+
+
+def run_act(app: Path, workflow: str, tmp: Path, action: Path, secrets: dict[str, str],
+            variables: dict[str, str], env: dict[str, str], wheels: Path):
+    act = require_tool("act")
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    secret_file = tmp / "secrets"
+    secret_file.write_text("".join(f"{k}={v}\n" for k, v in secrets.items()))
+    # Settings for the steps go in through act's env file, not act's own environment.
+    env_file = tmp / "act.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in {**pip_offline_env(wheels), **env}.items()))
+    args = [
+        act, "push", "-W", f".github/workflows/{workflow}",
+        "-P", "ubuntu-latest=-self-hosted", "--no-cache-server",
+        "--action-cache-path", str(tmp / "act-cache"),
+        "--secret-file", str(secret_file), "--env-file", str(env_file),
+        "--local-repository", f"actions/checkout@v4={STUBS / 'checkout'}",
+        "--local-repository", f"actions/setup-python@v5={STUBS / 'setup-python'}",
+        "--local-repository", f"{ACTION_REF}={action}",
+    ]
+    for name, value in variables.items():
+        args += ["--var", f"{name}={value}"]
+    return run_timed(args, cwd=app, env=base_env(home))
+
+
+def app_with_workflow(path: Path, workflow: str) -> Path:
+    files = {f".github/workflows/{workflow}": (WORKFLOWS / workflow).read_text()}
+    return make_app_repo(path, files).path
+
+
+def test_documented_workflow_creates_release_and_deploy(
+    sentry_emulator, tmp_path: Path, action_copy: Path, wheelhouse: Path,  # noqa: F811
+) -> None:
+    emu = sentry_emulator
+    app = app_with_workflow(tmp_path / "app", "deploy.yml")
+    result, seconds = run_act(
+        app, "deploy.yml", tmp_path, action_copy,
+        secrets={"SENTRY_AUTH_TOKEN": emu.token},
+        variables={"SENTRY_ORG": emu.org.slug, "SENTRY_PROJECT": emu.project.slug, "SENTRY_URL": emu.url},
+        env={}, wheels=wheelhouse,
+    )
+    print(f"act run: {seconds:.1f} s")
+    assert result.returncode == 0, describe(result)
+    assert emu.token not in result.stdout + result.stderr
+
+    release = emu.release(emu.org, APP_RELEASE)
+    assert release is not None, describe(result)
+    assert release["dateReleased"], "finalized by default"
+    assert [p["slug"] for p in release["projects"]] == [emu.project.slug]
+    commits = emu.commits(emu.org, APP_RELEASE)
+    assert len(commits) == 3
+    deploys = emu.deploys(emu.org, APP_RELEASE)
+    assert [d["environment"] for d in deploys] == ["production"]
+
+    lines = step_lines(result.stdout)
+    # The next step sees RELEASE in its environment and the declared step outputs.
+    assert f"RELEASE={APP_RELEASE}" in lines, describe(result)
+    outputs = next(line for line in lines if line.startswith("outputs: "))
+    assert f"release={APP_RELEASE} " in outputs
+    assert " commits=3 " in outputs
+    assert f" deploy_id={deploys[0]['id']} " in outputs
+    url = re.search(r" url=(\S+)$", outputs)
+    assert url and APP_RELEASE in url.group(1)
+    # Log lines are grouped (act shows the workflow commands as they are).
+    assert result.stdout.count("::group::") == result.stdout.count("::endgroup::") == 2
+
+
+def test_inputs_reach_the_cli(
+    sentry_emulator, tmp_path: Path, action_copy: Path, wheelhouse: Path,  # noqa: F811
+) -> None:
+    emu = sentry_emulator
+    second = emu.add_project(emu.org, "shop-worker")
+    app = app_with_workflow(tmp_path / "app", "inputs.yml")
+    results = tmp_path / "results"
+    results.mkdir()
+    result, _ = run_act(
+        app, "inputs.yml", tmp_path, action_copy,
+        secrets={"SENTRY_AUTH_TOKEN": emu.token},
+        variables={
+            "SENTRY_ORG": emu.org.slug, "SENTRY_URL": emu.url,
+            "PROJECTS": f"{emu.project.slug}, {second.slug}",
+        },
+        env={"RESULT_DIR": str(results)}, wheels=wheelhouse,
+    )
+    assert result.returncode == 0, describe(result)
+
+    name = "shop@2.0.0"  # `version` alias, refs/tags/ dropped, release_prefix in front
+    release = emu.release(emu.org, name)
+    assert release is not None, describe(result)
+    assert release["dateReleased"] is None, "finalize: false"
+    assert sorted(p["slug"] for p in release["projects"]) == sorted([emu.project.slug, second.slug])
+    assert emu.commits(emu.org, name) == [], "set_commits: SKIP"
+    [deploy] = emu.deploys(emu.org, name)
+    assert (deploy["environment"], deploy["name"], deploy["url"]) == (
+        "staging", "deploy 42", "https://example.com/deploys/42"
+    )
+
+    outputs = json.loads((results / "outputs.json").read_text())
+    assert outputs["release"] == name
+    assert outputs["deploy_id"] == deploy["id"]
+    assert outputs["commits"] == "0"
+    assert (results / "release-env.txt").read_text() == name
+    # working_directory: app, so env_file .env is app/.env, with both keys
+    env_lines = (results / "app.env").read_text().splitlines()
+    assert f"RELEASE={name}" in env_lines and f"SENTRY_RELEASE={name}" in env_lines
+
+
+def test_bad_boolean_input_fails_before_any_request(
+    sentry_emulator, tmp_path: Path, action_copy: Path, wheelhouse: Path,  # noqa: F811
+) -> None:
+    emu = sentry_emulator
+    workflow = (WORKFLOWS / "deploy.yml").read_text().replace(
+        "environment: production", "environment: production\n          finalize: maybe"
+    )
+    app = make_app_repo(tmp_path / "app", {".github/workflows/deploy.yml": workflow}).path
+    result, _ = run_act(
+        app, "deploy.yml", tmp_path, action_copy,
+        secrets={"SENTRY_AUTH_TOKEN": emu.token},
+        variables={"SENTRY_ORG": emu.org.slug, "SENTRY_PROJECT": emu.project.slug, "SENTRY_URL": emu.url},
+        env={}, wheels=wheelhouse,
+    )
+    assert result.returncode != 0
+    assert "input finalize is not a boolean: 'maybe'" in result.stdout, describe(result)
+    assert emu.requests == []
