@@ -255,7 +255,12 @@ def find_deploy(client: SentryClient, target: ReleaseTarget, environment: str,
     if not client.can_read:
         return None
     deploys = client.paginate(target.path + "deploys/", target.context("list the deploys of"))
-    return next((d for d in deploys if _same_deploy(d, environment, name)), None)
+    try:
+        return next((d for d in deploys if _same_deploy(d, environment, name)), None)
+    except ApiError as exc:
+        if client.dry_run and exc.status == 404:  # a dry run never created the release
+            return None
+        raise
 
 
 def record_deploy(client: SentryClient, target: ReleaseTarget, body: dict[str, Any],

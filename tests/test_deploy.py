@@ -1,0 +1,234 @@
+"""`sentry-release deploy` end to end against the loopback Sentry emulator (issue 3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clirun import Run, run_cli
+from gitrepo import GitRepo
+
+REMOTE = "git@github.com:acme/shop.git"
+
+
+@pytest.fixture
+def shop(repo: GitRepo) -> GitRepo:
+    """A repository with a tag and three commits after it, remote acme/shop."""
+    repo.commit("initial", {"app.py": "v0\n"}, date="2024-01-10T08:00:00+00:00")
+    repo.tag("v1.0.0")
+    repo.commit("add views", {"views.py": "views\n"}, date="2024-01-14T08:00:00+00:00")
+    repo.commit("fix app", {"app.py": "v1\n"}, date="2024-01-15T08:00:00+00:00")
+    repo.commit("drop views", {"views.py": None}, date="2024-01-16T10:00:00+00:00")
+    repo.git("remote", "add", "origin", REMOTE)
+    return repo
+
+
+def deploy(repo: GitRepo, env: dict, *args: str) -> Run:
+    return run_cli(["deploy", "-e", "production", "--json", *args], repo.path, env=env)
+
+
+def test_first_deploy_with_local_history(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    result = deploy(shop, sentry_env, "--env-file", ".env")
+    assert result.code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["release"] == "v1.0.0-20240116"
+    release = sentry_emulator.release("acme", "v1.0.0-20240116")
+    assert release["dateReleased"] is not None
+    commits = sentry_emulator.commits("acme", "v1.0.0-20240116")
+    assert [c["id"] for c in commits][:3] == shop.git("rev-list", "HEAD", "-n", "3").split()
+    assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1
+    assert (shop.path / ".env").read_text() == "RELEASE=v1.0.0-20240116\n"
+    # create, previous-with-commits, commits + finalize in one PUT, deploy: over one connection
+    methods = [(r.method, r.path.split("/releases/")[-1]) for r in sentry_emulator.requests]
+    assert [m for m, _ in methods] == ["GET", "POST", "GET", "PUT", "POST"], methods
+    assert sentry_emulator.connection_count == 1
+
+
+def test_repository_integration_sends_refs_in_three_requests(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    sentry_emulator.add_repo("acme", "acme/shop", url="https://github.com/acme/shop")
+    result = deploy(shop, sentry_env)
+    assert result.code == 0, result.stderr
+    posts = sentry_emulator.requests_to("POST", "/releases/")
+    assert posts[0].json["refs"] == [{"repository": "acme/shop", "commit": shop.head(), "previousCommit": None}]
+    assert "dateReleased" in posts[0].json
+    assert len(sentry_emulator.requests) == 3
+    assert json.loads(result.stdout)["commits_source"].startswith("repository integration 'acme/shop'")
+
+
+def test_unknown_provider_repo_falls_back_to_local_and_says_why(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    sentry_emulator.add_repo("acme", "acme/shop", provider=None, url=None)
+    result = deploy(shop, sentry_env)
+    assert result.code == 0, result.stderr
+    assert "sending commits from local git history" in result.stderr
+    assert all(c["repository"] == "acme/shop" for c in sentry_emulator.requests_to("PUT")[0].json["commits"])
+
+
+def test_rerun_creates_no_second_deploy(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    env = {**sentry_env, "GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": "777", "GITHUB_REPOSITORY": "acme/shop"}
+    first, second = deploy(shop, env), deploy(shop, env)
+    assert first.code == second.code == 0, second.stderr
+    deploys = sentry_emulator.deploys("acme", "v1.0.0-20240116")
+    assert len(deploys) == 1 and deploys[0]["name"] == "github-777"
+    assert "already recorded" in second.stderr
+    assert json.loads(second.stdout)["deploy_created"] is False
+
+
+def test_local_rerun_without_ci_also_converges(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    for _ in range(2):
+        assert deploy(shop, sentry_env).code == 0
+    assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1
+    assert len(sentry_emulator.commits("acme", "v1.0.0-20240116")) == 4
+
+
+def test_second_release_holds_exactly_the_new_range(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    assert deploy(shop, sentry_env).code == 0
+    previous_head = shop.head()
+    shop.tag("v1.1.0")
+    shop.commit("feature", {"feature.py": "f\n"}, date="2024-02-01T08:00:00+00:00")
+    shop.commit("more", {"app.py": "v2\n"}, date="2024-02-02T08:00:00+00:00")
+    result = deploy(shop, sentry_env)
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["release"] == "v1.1.0-20240202"
+    commits = sentry_emulator.commits("acme", "v1.1.0-20240202")
+    assert [c["id"] for c in commits] == shop.git("rev-list", f"{previous_head}..HEAD").split()
+
+
+def test_dry_run_changes_nothing(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    result = deploy(shop, sentry_env, "--dry-run", "--env-file", ".env")
+    assert result.code == 0, result.stderr
+    assert sentry_emulator.releases("acme") == []
+    assert {r.method for r in sentry_emulator.requests} <= {"GET"}
+    assert "POST /api/0/organizations/acme/releases/" in result.stderr
+    assert not (shop.path / ".env").exists()
+    assert sentry_env["SENTRY_AUTH_TOKEN"] not in result.output
+
+
+def test_wrong_token(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    bad = "sntryu_" + "0" * 64
+    result = deploy(shop, {**sentry_env, "SENTRY_AUTH_TOKEN": bad})
+    assert result.code == 1
+    assert "auth token" in result.stderr and "Traceback" not in result.stderr
+    assert bad not in result.output
+
+
+def test_token_without_releases_scope_names_it(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    result = deploy(shop, {**sentry_env, "SENTRY_AUTH_TOKEN": sentry_emulator.ro_token})
+    assert result.code == 1
+    assert "project:releases" in result.stderr
+    assert sentry_emulator.ro_token not in result.output and "Traceback" not in result.stderr
+
+
+def test_unknown_org_and_project(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    org = deploy(shop, {**sentry_env, "SENTRY_ORG": "nope"})
+    assert org.code == 1 and "organization 'nope'" in org.stderr
+    project = deploy(shop, {**sentry_env, "SENTRY_PROJECT": "ghost"})
+    assert project.code == 1 and "project ghost" in project.stderr
+
+
+def test_bad_environment_is_a_usage_error_before_any_request(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    result = run_cli(["deploy", "-e", "bad/env"], shop.path, env=sentry_env)
+    assert result.code == 2 and "bad/env" in result.stderr
+    assert sentry_emulator.requests == []
+
+
+def test_wrapped_command_success_records_deploy_with_times(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    result = run_cli(["deploy", "-e", "production", "--env-file", ".env", "--",
+                      "sh", "-c", 'grep -q "RELEASE=$SENTRY_RELEASE" .env'], shop.path, env=sentry_env)
+    assert result.code == 0, result.stderr
+    deploys = sentry_emulator.deploys("acme", "v1.0.0-20240116")
+    assert len(deploys) == 1 and deploys[0]["dateStarted"] is not None
+    assert sentry_emulator.release("acme", "v1.0.0-20240116")["dateReleased"] is not None
+
+
+def test_wrapped_command_failure_passes_exit_code_and_records_nothing(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    result = run_cli(["deploy", "-e", "production", "--", "sh", "-c", "exit 7"], shop.path, env=sentry_env)
+    assert result.code == 7
+    assert sentry_emulator.deploys("acme", "v1.0.0-20240116") == []
+    assert sentry_emulator.release("acme", "v1.0.0-20240116")["dateReleased"] is None
+
+
+def test_github_actions_outputs_and_summary(shop: GitRepo, sentry_emulator, sentry_env, tmp_path: Path) -> None:
+    files = {name: tmp_path / name for name in ("env", "output", "summary")}
+    env = {**sentry_env, "GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": "5", "GITHUB_ENV": str(files["env"]),
+           "GITHUB_OUTPUT": str(files["output"]), "GITHUB_STEP_SUMMARY": str(files["summary"])}
+    result = deploy(shop, env)
+    assert result.code == 0, result.stderr
+    output = files["output"].read_text()
+    deploy_id = sentry_emulator.deploys("acme", "v1.0.0-20240116")[0]["id"]
+    assert "release=v1.0.0-20240116\n" in output and f"deploy_id={deploy_id}\n" in output
+    assert "commits=4\n" in output
+    assert files["env"].read_text() == "RELEASE=v1.0.0-20240116\n"
+    assert "v1.0.0-20240116" in files["summary"].read_text()
+
+
+def test_per_environment_projects_from_pyproject(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    sentry_emulator.add_project("acme", "shop-prod")
+    shop.write("pyproject.toml", '[tool.sentry-release.environments.production]\nprojects = ["shop-prod"]\n')
+    env = {k: v for k, v in sentry_env.items() if k != "SENTRY_PROJECT"}
+    result = deploy(shop, env)
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["projects"] == ["shop-prod"]
+    assert sentry_emulator.requests_to("POST", "/deploys/")[0].json["projects"] == ["shop-prod"]
+
+
+# -- fault matrix ------------------------------------------------------------------------------
+
+FAST_RETRIES = {"SENTRY_HTTP_MAX_RETRIES": "3", "SENTRY_HTTP_TIMEOUT": "2"}
+
+
+def test_rate_limit_honours_retry_after(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    sentry_emulator.faults.add(method="POST", path=r"/releases/$", retry_after=1, times=1)
+    result = deploy(shop, {**sentry_env, **FAST_RETRIES, "SENTRY_HTTP_TIMEOUT": "5"}, "-v")
+    assert result.code == 0, result.stderr
+    posts = sentry_emulator.requests_to("POST", "/releases/")
+    assert posts[1].started - posts[0].started >= 0.95
+
+
+def test_server_error_burst_then_success(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    sentry_emulator.faults.add(method="PUT", status=503, times=2)
+    result = deploy(shop, {**sentry_env, **FAST_RETRIES})
+    assert result.code == 0, result.stderr
+    assert len(sentry_emulator.commits("acme", "v1.0.0-20240116")) == 4
+
+
+def test_dropped_connection_is_retried(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    sentry_emulator.faults.add(method="GET", path="previous-with-commits", drop=True, times=1)
+    result = deploy(shop, {**sentry_env, **FAST_RETRIES})
+    assert result.code == 0, result.stderr
+
+
+def test_stall_past_timeout_is_bounded_and_clear(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    sentry_emulator.faults.add(method="POST", path=r"/releases/$", stall=3, times=None)
+    result = deploy(shop, {**sentry_env, "SENTRY_HTTP_MAX_RETRIES": "1", "SENTRY_HTTP_TIMEOUT": "0.5"})
+    assert result.code == 1
+    assert "timed out" in result.stderr and "127.0.0.1" in result.stderr
+    assert len(result.stderr.strip().splitlines()[-1]) < 300
+
+
+def test_lost_deploy_answer_does_not_duplicate(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    # the server records the deploy, then the connection dies before the answer arrives
+    sentry_emulator.faults.add(method="POST", path="/deploys/", drop=True, process=True, times=1)
+    result = deploy(shop, {**sentry_env, **FAST_RETRIES})
+    assert result.code == 0, result.stderr
+    assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1
+
+
+def test_500_mid_sequence_then_rerun_converges(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    sentry_emulator.faults.add(method="PUT", status=500, times=None)
+    failed = deploy(shop, {**sentry_env, "SENTRY_HTTP_MAX_RETRIES": "1"})
+    assert failed.code == 1 and "HTTP 500" in failed.stderr
+    assert sentry_emulator.deploys("acme", "v1.0.0-20240116") == []
+    sentry_emulator.faults.clear() if hasattr(sentry_emulator.faults, "clear") else None
+    again = deploy(shop, sentry_env)
+    assert again.code == 0, again.stderr
+    assert len(sentry_emulator.commits("acme", "v1.0.0-20240116")) == 4
+    assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1
+    assert sentry_emulator.release("acme", "v1.0.0-20240116")["dateReleased"] is not None
+
+
+def test_commits_being_processed_409_is_retried(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    sentry_emulator.faults.add(method="PUT", status=409, times=1)
+    result = deploy(shop, {**sentry_env, **FAST_RETRIES})
+    assert result.code == 0, result.stderr
