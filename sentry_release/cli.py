@@ -355,6 +355,20 @@ def _print_result(result: Any, out: Output, as_json: bool) -> None:
         out.result(result.release)
 
 
+# -- check (production checklist) -------------------------------------------------------------
+
+@cli.command()
+@common_options
+@click.option("--environment", "-e", help="Environment being checked [env SENTRY_ENVIRONMENT / ENVIRONMENT].")
+@click.option("--env-file", type=click.Path(dir_okay=False), help="The app's .env file to check.")
+@click.option("--send-test-event", is_flag=True, help="Also send one test error event to the DSN.")
+def check(environment: Optional[str], env_file: Optional[str], send_test_event: bool, **params: Any) -> None:
+    """Run the production checklist: token, org/projects, repository, DSN, environment, sample rates."""
+    from sentry_release.check import run_check_command
+
+    sys.exit(run_check_command(load, make_output(params), params, environment, env_file, send_test_event))
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False, prog_name="sentry-release")
