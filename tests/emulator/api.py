@@ -271,7 +271,7 @@ class Store:
             message=data.get("message"),
             author_name=data.get("author_name"),
             author_email=author_email_for(data.get("author_name"), data.get("author_email")),
-            timestamp=data.get("timestamp"),
+            timestamp=_as_datetime(data.get("timestamp")),
             patch_set=list(data.get("patch_set") or []),
         )
 
@@ -315,6 +315,10 @@ class Store:
         if not earlier:
             return None
         return max(earlier, key=lambda other: other.date_created).head_commits[repo_name]["commit"]
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    return v.parse_datetime(value) if isinstance(value, str) else value
 
 
 def _commit_range(repo: Repository, start: str | None, end: str) -> list[dict[str, Any]]:

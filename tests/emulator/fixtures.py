@@ -36,9 +36,12 @@ def sentry_emulator(sentry_emulator_server: SentryEmulator, request: pytest.Fixt
     emulator = sentry_emulator_server
     emulator.reset()
     yield emulator
-    violations = emulator.contract_violations if emulator.contract.enabled else []
     allowed = emulator.allow_contract_violations or request.node.get_closest_marker(CONTRACT_MARKER)
+    violations = emulator.contract_violations if emulator.contract.enabled and not allowed else []
+    server_errors = list(emulator.server_errors)
     emulator.reset()
+    if server_errors:
+        pytest.fail("the emulator crashed (a bug in tests/emulator):\n" + "\n".join(server_errors), pytrace=False)
     if violations and not allowed:
         listed = "\n  ".join(violations)
         pytest.fail(f"requests broke the Sentry OpenAPI contract:\n  {listed}", pytrace=False)

@@ -7,6 +7,7 @@ import socket
 import struct
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -240,6 +241,7 @@ class SentryEmulator:
         self.latency = self.connect_latency = 0.0
         self.allow_contract_violations = False
         self.contract.clear()
+        self.server_errors: list[str] = []
         self.reset_log()
         if self._with_defaults:
             self.org = self.add_org(DEFAULT_ORG)
@@ -512,11 +514,11 @@ class SentryEmulator:
         sleep(self.latency + (self.connect_latency if record.new_connection else 0.0))
         fault = self.faults.take(record.method, record.path)
         if fault is None:
-            self._send(handler, record, self._respond(record))
+            self._send(handler, record, self._respond_safely(record))
             return
         record.fault = fault.describe()
         sleep(fault.delay)
-        response = self._respond(record) if fault.process or not fault.status and not (fault.drop or fault.reset) else None
+        response = self._respond_safely(record) if fault.process or not fault.status and not (fault.drop or fault.reset) else None
         sleep(fault.stall)
         if fault.drop or fault.reset:
             handler.hang_up(reset=fault.reset)
@@ -533,6 +535,14 @@ class SentryEmulator:
             handler.send_json(response.status, response.body, response.headers)
         except OSError:
             handler.close_connection = True  # the client gave up (e.g. its timeout fired)
+
+    def _respond_safely(self, record: RecordedRequest) -> Response:
+        """An emulator bug answers 500 and is kept in ``server_errors`` for the fixture to report."""
+        try:
+            return self._respond(record)
+        except Exception:
+            self.server_errors.append(f"{record.method} {record.path}:\n{traceback.format_exc()}")
+            return Response(500, {"detail": "Internal Error", "errorId": "emulator-bug"})
 
     def _respond(self, record: RecordedRequest) -> Response:
         request = ApiRequest(record.method, record.path, record.query_pairs, record.headers, record.body, self.url)
