@@ -355,6 +355,93 @@ def _print_result(result: Any, out: Output, as_json: bool) -> None:
         out.result(result.release)
 
 
+# -- single steps: new, set-commits, finalize ---------------------------------------------------
+
+@cli.command()
+@common_options
+@naming_options
+@click.option("--finalize", is_flag=True, help="Also set the date released.")
+@click.option("--dry-run", is_flag=True, help="Print the request; send nothing.")
+def new(finalize: bool, dry_run: bool, **params: Any) -> None:
+    """Create the release for the configured projects (re-running is fine: 208 is success)."""
+    from sentry_release.pipeline import new_release
+
+    out, settings = _prepare(params)
+    derivation = derive(settings, out)
+    with make_client(settings, out, dry_run) as client:
+        result = new_release(settings, derivation, client, finalize, out.log)
+        if dry_run:
+            _print_plan(client, out, settings)
+    _print_result(result, out, params["as_json"])
+
+
+@cli.command("set-commits")
+@common_options
+@naming_options
+@click.option("--auto", "mode", flag_value="auto", help="Refs through the repository integration, else local (default).")
+@click.option("--local", "mode", flag_value="local", help="Send commits from local git history.")
+@click.option("--commit", "-c", "specs", multiple=True, metavar="REPO@[PREV..]SHA",
+              help="Explicit ref range, as in sentry-cli; repeatable.")
+@click.option("--clear", is_flag=True, help="Remove all commits from the release.")
+@click.option("--ignore-missing", is_flag=True, default=None,
+              help="If the previous release's commit is not in history, fall back instead of failing.")
+@click.option("--initial-depth", type=int, help="Commits to send for a first release [default 20].")
+@click.option("--path", "paths", multiple=True, help="Only commits touching this path (monorepos); repeatable.")
+@click.option("--dry-run", is_flag=True, help="Print the requests; send no writes.")
+def set_commits_cmd(mode: Optional[str], specs: tuple[str, ...], clear: bool, dry_run: bool, **params: Any) -> None:
+    """Associate commits with the release (creating it if needed).
+
+    \b
+    --auto     match the git remote to a Sentry repository integration and send refs;
+               with no match, fall back to local history and say why
+    --local    previous release's commit..HEAD from local git, each commit with its own
+               first-parent file changes; deepens a shallow clone when needed
+    --commit   acme/shop@PREV..SHA, sent as given
+    """
+    from sentry_release.pipeline import commit_options, set_commits
+
+    out, settings = _prepare(params)
+    derivation = derive(settings, out)
+    options = commit_options(settings, specs=specs, clear=clear)
+    if mode:
+        options.mode = mode
+    with make_client(settings, out, dry_run) as client:
+        result = set_commits(settings, derivation, options, client, out.log)
+        if dry_run:
+            _print_plan(client, out, settings)
+    _print_result(result, out, params["as_json"])
+
+
+@cli.command()
+@common_options
+@naming_options
+@click.option("--released", help="Date released (unix seconds or ISO-8601) [default: now].")
+@click.option("--dry-run", is_flag=True, help="Print the request; send nothing.")
+def finalize(released: Optional[str], dry_run: bool, **params: Any) -> None:
+    """Mark the release as released (sets its date released)."""
+    from sentry_release.pipeline import finalize_release
+
+    out, settings = _prepare(params)
+    derivation = derive(settings, out)
+    with make_client(settings, out, dry_run) as client:
+        result = finalize_release(settings, derivation, client, released, out.log)
+        if dry_run:
+            _print_plan(client, out, settings)
+    _print_result(result, out, params["as_json"])
+
+
+def _prepare(params: dict[str, Any]) -> tuple[Output, Any]:
+    out = make_output(params)
+    flags = dict(params)
+    for key in ("ignore_missing", "initial_depth", "paths"):
+        if key in flags and flags[key] in (None, ()):
+            flags.pop(key)
+    settings = load(flags)
+    for warning in settings.warnings:
+        out.log(f"warning: {warning}")
+    return out, settings
+
+
 # -- check (production checklist) -------------------------------------------------------------
 
 @cli.command()

@@ -400,3 +400,40 @@ def deploy(settings: Any, derivation: Any, inputs: DeployInputs, client: SentryC
     if not inputs.command:
         write(result)
     return result
+
+
+def set_commits(settings: Any, derivation: Any, options: CommitOptions, client: SentryClient, log: Log) -> DeployResult:
+    """`set-commits`: upsert the release, then associate commits as `deploy` would."""
+    target = require_target(settings.org, settings.projects, derivation.name, settings.url)
+    result = DeployResult(target.version, target.web_url, target.projects, dry_run=client.dry_run)
+    plan = plan_commits(client, target, options, derivation.repo_dir, derivation.head_sha, log)
+    if options.clear:
+        create_release(client, target, {})
+        update_release(client, target, {"refs": []}, "clear the commits of")
+        result.commits_source = plan.reason
+        return result
+    create_release(client, target, {"refs": plan.refs} if plan.mode == "refs" else {})
+    update: dict[str, Any] = {}
+    result.commits, result.commits_source = associate(client, target, plan, options, derivation, update, log)
+    if update:
+        update_release(client, target, update, "set the commits of")
+    log(f"commits: {result.commits} ({result.commits_source})")
+    return result
+
+
+def new_release(settings: Any, derivation: Any, client: SentryClient, finalize: bool, log: Log) -> DeployResult:
+    target = require_target(settings.org, settings.projects, derivation.name, settings.url)
+    data = create_release(client, target, {"dateReleased": utc_now()} if finalize else {})
+    if finalize and data and not data.get("dateReleased"):
+        update_release(client, target, {"dateReleased": utc_now()}, "finalize")
+    log(f"release {target.version} ready for {', '.join(target.projects)}")
+    return DeployResult(target.version, target.web_url, target.projects, dry_run=client.dry_run)
+
+
+def finalize_release(settings: Any, derivation: Any, client: SentryClient, released: Optional[str],
+                     log: Log) -> DeployResult:
+    target = require_target(settings.org, settings.projects or ["-"], derivation.name, settings.url)
+    when = parse_timestamp(released, "--released") if released else utc_now()
+    update_release(client, target, {"dateReleased": when}, "finalize")
+    log(f"finalized release {target.version} at {when}")
+    return DeployResult(target.version, target.web_url, list(settings.projects), dry_run=client.dry_run)
