@@ -16,8 +16,6 @@ import pytest
 from emulator import SentryEmulator
 from emulator.contract import ContractChecker
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 NOT_FOUND = {"detail": "The requested resource does not exist"}
 SHA = "a" * 40
 
@@ -284,6 +282,7 @@ def test_scopes_orgs_and_org_tokens(sentry_emulator: SentryEmulator, api: httpx.
     read_only = {"Authorization": f"Bearer {sentry_emulator.ro_token}"}
     assert api.get("organizations/acme/repos/", headers=read_only).status_code == 200
     assert api.get("organizations/nope/releases/").json() == NOT_FOUND
+    assert api.get("organizations/1/releases/").status_code == 200  # a decimal string is an org id
     assert api.get("").json()["auth"]["scopes"] == ["project:releases", "project:read", "project:write", "org:read"]
     sentry_emulator.add_org("other")
     org_token = sentry_emulator.make_org_token("acme")

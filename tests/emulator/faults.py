@@ -52,9 +52,6 @@ class Fault:
     def exhausted(self) -> bool:
         return self.times is not None and self.served >= self.times
 
-    def answer_status(self) -> int | None:
-        return self.status
-
     def answer_body(self) -> Any:
         if self.body is not None:
             return self.body
@@ -109,7 +106,7 @@ class FaultPlan:
         skip: int = 0,
         process: bool = False,
     ) -> Fault:
-        if status is None and retry_after is not None or status is None and rate_limit_reset is not None:
+        if status is None and (retry_after is not None or rate_limit_reset is not None):
             status = 429
         fault = Fault(
             method=method,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Sequence
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 
@@ -51,8 +51,6 @@ class RecordedRequest:
 
     @property
     def decoded_path(self) -> str:
-        from urllib.parse import unquote
-
         return unquote(self.path)
 
 

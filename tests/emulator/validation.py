@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 MISSING: Any = object()
 
@@ -337,7 +337,3 @@ def environment_field(value: Any) -> str:
 
 def is_valid_environment(name: str) -> bool:
     return len(name) <= MAX_ENVIRONMENT_LENGTH and bool(ENVIRONMENT_NAME_PATTERN.match(name))
-
-
-def all_errors(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
-    return {name: detail for name, detail in pairs}
