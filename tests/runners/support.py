@@ -78,7 +78,8 @@ def base_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def pip_offline_env(wheelhouse: Path) -> dict[str, str]:
-    return {"PIP_FIND_LINKS": str(wheelhouse), "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    # A URL, not a path: gitlab-ci-local turns a variable that names an existing path into a file.
+    return {"PIP_FIND_LINKS": wheelhouse.as_uri(), "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
 def run_timed(args: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 300
