@@ -123,22 +123,3 @@ def test_inputs_reach_the_cli(
     # working_directory: app, so env_file .env is app/.env, with both keys
     env_lines = (results / "app.env").read_text().splitlines()
     assert f"RELEASE={name}" in env_lines and f"SENTRY_RELEASE={name}" in env_lines
-
-
-def test_bad_boolean_input_fails_before_any_request(
-    sentry_emulator, tmp_path: Path, action_copy: Path, wheelhouse: Path,  # noqa: F811
-) -> None:
-    emu = sentry_emulator
-    workflow = (WORKFLOWS / "deploy.yml").read_text().replace(
-        "environment: production", "environment: production\n          finalize: maybe"
-    )
-    app = make_app_repo(tmp_path / "app", {".github/workflows/deploy.yml": workflow}).path
-    result, _ = run_act(
-        app, "deploy.yml", tmp_path, action_copy,
-        secrets={"SENTRY_AUTH_TOKEN": emu.token},
-        variables={"SENTRY_ORG": emu.org.slug, "SENTRY_PROJECT": emu.project.slug, "SENTRY_URL": emu.url},
-        env={}, wheels=wheelhouse,
-    )
-    assert result.returncode != 0
-    assert "input finalize is not a boolean: 'maybe'" in result.stdout, describe(result)
-    assert emu.requests == []

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from runners.support import HERE, ROOT
+from runners.support import HERE, ROOT, require_tool
 
 ACTION = ROOT / "action.yml"
 TEMPLATE = ROOT / ".gitlab-ci-template.yml"
@@ -155,3 +155,82 @@ def test_component_inputs() -> None:
 def test_docs_show_the_tested_examples(example: Path) -> None:
     """The copy-paste examples are the files the runner tests run, verbatim."""
     assert example.read_text().strip() in DOCS.read_text()
+
+
+def test_missing_runner_fails_with_install_hint() -> None:
+    """A missing act or gitlab-ci-local fails the runner tests, never skips them."""
+    with pytest.raises(pytest.fail.Exception, match="scripts/install-runners.sh"):
+        require_tool("no-such-runner-sentry-release")
+
+
+# --- the action's argument building, run directly with bash ------------------------------------
+
+def deploy_script() -> str:
+    steps = yaml.safe_load(ACTION.read_text())["runs"]["steps"]
+    return next(step["run"] for step in steps if step.get("id") == "deploy")
+
+
+def run_deploy_step(tmp_path: Path, **inputs: str) -> subprocess.CompletedProcess[str]:
+    """The deploy step with a stand-in CLI that records its arguments as JSON."""
+    fake = tmp_path / "fake-cli"
+    fake.write_text(f'#!{sys.executable}\nimport json, os, sys\n'
+                    'print("ARGS=" + json.dumps({"cwd": os.getcwd(), "argv": sys.argv[1:]}))\n')
+    fake.chmod(0o755)
+    workspace = tmp_path / "workspace"
+    (workspace / "app").mkdir(parents=True, exist_ok=True)
+    env = {"PATH": "/usr/bin:/bin", "GITHUB_WORKSPACE": str(workspace), "SR_BIN": str(fake)}
+    names = ["environment", "release", "version", "release_prefix", "projects", "set_commits",
+             "finalize", "ignore_missing", "started_at", "working_directory", "url", "org",
+             "env_file", "env_key", "deploy_name", "deploy_url", "dry_run"]
+    defaults = {"set_commits": "auto", "finalize": "true", "ignore_missing": "false", "dry_run": "false"}
+    for name in names:
+        env[f"SR_{name.upper()}"] = inputs.get(name, defaults.get(name, ""))
+    return subprocess.run(["bash", "-c", deploy_script()], env=env, capture_output=True, text=True, cwd=tmp_path)
+
+
+def recorded(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    line = next(line for line in result.stdout.splitlines() if line.startswith("ARGS="))
+    return json.loads(line[len("ARGS="):])
+
+
+def test_action_defaults_become_flags(tmp_path: Path) -> None:
+    result = run_deploy_step(tmp_path, environment="production")
+    assert result.returncode == 0, result.stderr
+    call = recorded(result)
+    assert call["argv"] == ["deploy", "--environment", "production", "--commits", "auto", "--finalize"]
+    assert call["cwd"] == str(tmp_path / "workspace")
+    assert "::group::sentry-release deploy" in result.stdout and "::endgroup::" in result.stdout
+
+
+def test_action_inputs_become_flags_without_shell_surprises(tmp_path: Path) -> None:
+    result = run_deploy_step(
+        tmp_path, environment="prod $(touch pwned)", version="refs/tags/1.0.0", release_prefix="shop@",
+        projects="web, *\n worker,,api", set_commits="LOCAL", finalize="0", ignore_missing="TRUE",
+        started_at="1700000000", working_directory="app", url="http://127.0.0.1:9", org="acme",
+        env_file=".env", env_key="RELEASE SENTRY_RELEASE", deploy_name="run 7",
+        deploy_url="https://ci/7", dry_run="1",
+    )
+    assert result.returncode == 0, result.stderr
+    call = recorded(result)
+    assert call["argv"] == [
+        "deploy", "--environment", "prod $(touch pwned)", "--release", "1.0.0",
+        "--release-prefix", "shop@", "--project", "web", "--project", "*", "--project", "worker",
+        "--project", "api", "--env-key", "RELEASE", "--env-key", "SENTRY_RELEASE",
+        "--commits", "local", "--ignore-missing", "--no-finalize", "--started-at", "1700000000",
+        "--url", "http://127.0.0.1:9", "--org", "acme", "--env-file", ".env",
+        "--deploy-name", "run 7", "--deploy-url", "https://ci/7", "--dry-run",
+    ]
+    assert call["cwd"] == str(tmp_path / "workspace" / "app")
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ({"finalize": "maybe"}, "input finalize is not a boolean: 'maybe'"),
+    ({"dry_run": "yes please"}, "input dry_run is not a boolean"),
+    ({"set_commits": "manual"}, "set_commits must be auto, local or skip, not 'manual'"),
+])
+def test_action_rejects_bad_inputs(tmp_path: Path, inputs: dict[str, str], message: str) -> None:
+    result = run_deploy_step(tmp_path, environment="production", **inputs)
+    assert result.returncode == 2
+    assert f"::error title=sentry-release::{message}" in result.stdout
+    assert "ARGS=" not in result.stdout

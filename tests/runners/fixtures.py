@@ -13,17 +13,25 @@ APP_REMOTE = "https://github.com/acme/shop.git"
 APP_RELEASE = "v1.2.0-20240116"  # the default template: latest version tag and HEAD's UTC date
 
 
+_built: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Wheels of the checkout and its dependencies, built once per session."""
-    work = tmp_path_factory.mktemp("wheels")
-    return build_wheelhouse(work / "wheelhouse", work)
+    # Each importing module gets its own copy of this fixture; the build is still shared.
+    if "wheelhouse" not in _built:
+        work = tmp_path_factory.mktemp("wheels")
+        _built["wheelhouse"] = build_wheelhouse(work / "wheelhouse", work)
+    return _built["wheelhouse"]
 
 
 @pytest.fixture(scope="session")
 def action_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The action as GitHub delivers it: the repository's files, no .git."""
-    return copy_source(tmp_path_factory.mktemp("action") / "sentry-release")
+    if "action" not in _built:
+        _built["action"] = copy_source(tmp_path_factory.mktemp("action") / "sentry-release")
+    return _built["action"]
 
 
 def make_app_repo(path: Path, files: dict[str, str], remote: str = APP_REMOTE) -> GitRepo:
