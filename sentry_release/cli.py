@@ -446,11 +446,22 @@ def _prepare(params: dict[str, Any]) -> tuple[Output, Any]:
 
 @cli.command()
 @common_options
-@click.option("--environment", "-e", help="Environment being checked [env SENTRY_ENVIRONMENT / ENVIRONMENT].")
-@click.option("--env-file", type=click.Path(dir_okay=False), help="The app's .env file to check.")
+@naming_options
+@click.option("--environment", "-e", help="Environment being checked [default: the app's ENVIRONMENT].")
+@click.option("--env-file", type=click.Path(dir_okay=False),
+              help="The app's .env file [default: env-file in pyproject.toml, else ./.env]; its values "
+                   "win over the process environment.")
 @click.option("--send-test-event", is_flag=True, help="Also send one test error event to the DSN.")
 def check(environment: Optional[str], env_file: Optional[str], send_test_event: bool, **params: Any) -> None:
-    """Run the production checklist: token, org/projects, repository, DSN, environment, sample rates."""
+    """Run the production checklist: token, org/projects, repository, DSN, environment, sample rates.
+
+    \b
+    sentry-release check -e production --env-file .env
+    sentry-release check --env-file .env --send-test-event
+
+    Also checks that RELEASE in the .env is this checkout's release and exists in Sentry, and
+    that DEBUG is off in production. Exit code 1 when any item fails.
+    """
     from sentry_release.check import run_check_command
 
     sys.exit(run_check_command(load, make_output(params), params, environment, env_file, send_test_event))
