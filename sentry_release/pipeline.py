@@ -336,10 +336,12 @@ def commit_options(settings: Any, **overrides: Any) -> CommitOptions:
 
 
 def associate(client: SentryClient, target: ReleaseTarget, plan: CommitPlan, options: CommitOptions,
-              derivation: Any, release_body: dict[str, Any], log: Log) -> tuple[int, str]:
+              derivation: Any, release_body: dict[str, Any], log: Log, stored: Optional[dict[str, Any]] = None,
+              ) -> tuple[int, str]:
     """Send local commits (the refs already went with the create). Returns (count, description)."""
     if plan.mode == "refs":
-        return len(plan.refs), plan.reason
+        # Sentry fetches ref ranges itself, often asynchronously: report what it holds so far.
+        return int((stored or {}).get("commitCount") or 0), plan.reason + " (Sentry fetches the commits)"
     if plan.mode == "skip":
         return 0, plan.reason
     found, source = collect_local(client, target, plan, options, derivation.repo_dir, derivation.head_sha, log)
@@ -374,7 +376,8 @@ def deploy(settings: Any, derivation: Any, inputs: DeployInputs, client: SentryC
     log(f"release {target.version} ready for {', '.join(target.projects)}")
 
     update: dict[str, Any] = {}
-    result.commits, result.commits_source = associate(client, target, plan, options, derivation, update, log)
+    result.commits, result.commits_source = associate(client, target, plan, options, derivation, update, log,
+                                                      release_data)
     if finalize_now and release_data and not release_data.get("dateReleased"):
         update["dateReleased"] = create_extra["dateReleased"]
     if update:
@@ -412,9 +415,10 @@ def set_commits(settings: Any, derivation: Any, options: CommitOptions, client: 
         update_release(client, target, {"refs": []}, "clear the commits of")
         result.commits_source = plan.reason
         return result
-    create_release(client, target, {"refs": plan.refs} if plan.mode == "refs" else {})
+    created = create_release(client, target, {"refs": plan.refs} if plan.mode == "refs" else {})
     update: dict[str, Any] = {}
-    result.commits, result.commits_source = associate(client, target, plan, options, derivation, update, log)
+    result.commits, result.commits_source = associate(client, target, plan, options, derivation, update, log,
+                                                      created)
     if update:
         update_release(client, target, update, "set the commits of")
     log(f"commits: {result.commits} ({result.commits_source})")
