@@ -366,13 +366,8 @@ def new(finalize: bool, dry_run: bool, **params: Any) -> None:
     """Create the release for the configured projects (re-running is fine: 208 is success)."""
     from sentry_release.pipeline import new_release
 
-    out, settings = _prepare(params)
-    derivation = derive(settings, out)
-    with make_client(settings, out, dry_run) as client:
-        result = new_release(settings, derivation, client, finalize, out.log)
-        if dry_run:
-            _print_plan(client, out, settings)
-    _print_result(result, out, params["as_json"])
+    _run_step(params, dry_run, lambda settings, derivation, client, log:
+              new_release(settings, derivation, client, finalize, log))
 
 
 @cli.command("set-commits")
@@ -400,16 +395,13 @@ def set_commits_cmd(mode: Optional[str], specs: tuple[str, ...], clear: bool, dr
     """
     from sentry_release.pipeline import commit_options, set_commits
 
-    out, settings = _prepare(params)
-    derivation = derive(settings, out)
-    options = commit_options(settings, specs=specs, clear=clear)
-    if mode:
-        options.mode = mode
-    with make_client(settings, out, dry_run) as client:
-        result = set_commits(settings, derivation, options, client, out.log)
-        if dry_run:
-            _print_plan(client, out, settings)
-    _print_result(result, out, params["as_json"])
+    def step(settings: Any, derivation: Any, client: Any, log: Callable[[str], None]) -> Any:
+        options = commit_options(settings, specs=specs, clear=clear)
+        if mode:
+            options.mode = mode
+        return set_commits(settings, derivation, options, client, log)
+
+    _run_step(params, dry_run, step)
 
 
 @cli.command()
@@ -421,25 +413,22 @@ def finalize(released: Optional[str], dry_run: bool, **params: Any) -> None:
     """Mark the release as released (sets its date released)."""
     from sentry_release.pipeline import finalize_release
 
-    out, settings = _prepare(params)
+    _run_step(params, dry_run, lambda settings, derivation, client, log:
+              finalize_release(settings, derivation, client, released, log))
+
+
+def _run_step(params: dict[str, Any], dry_run: bool, step: Callable[..., Any]) -> None:
+    """Settings, release name and one client around a single API step; then the result."""
+    out = make_output(params)
+    settings = load(params)
+    for warning in settings.warnings:
+        out.log(f"warning: {warning}")
     derivation = derive(settings, out)
     with make_client(settings, out, dry_run) as client:
-        result = finalize_release(settings, derivation, client, released, out.log)
+        result = step(settings, derivation, client, out.log)
         if dry_run:
             _print_plan(client, out, settings)
     _print_result(result, out, params["as_json"])
-
-
-def _prepare(params: dict[str, Any]) -> tuple[Output, Any]:
-    out = make_output(params)
-    flags = dict(params)
-    for key in ("ignore_missing", "initial_depth", "paths"):
-        if key in flags and flags[key] in (None, ()):
-            flags.pop(key)
-    settings = load(flags)
-    for warning in settings.warnings:
-        out.log(f"warning: {warning}")
-    return out, settings
 
 
 # -- check (production checklist) -------------------------------------------------------------
