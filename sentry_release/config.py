@@ -259,7 +259,8 @@ def _resolve(key: Key, flags: Mapping[str, Any], environ: Mapping[str, str], fil
 
 
 def _apply_token(values: dict[str, Setting], payload: Mapping[str, Any], warnings: list[str]) -> None:
-    for name, field in (("org", "org"), ("url", "url")):
+    # region_url is where this org's API lives (us.sentry.io, de.sentry.io); url is the web UI
+    for name, field in (("org", "org"), ("url", "region_url" if payload.get("region_url") else "url")):
         embedded = payload.get(field)
         if not embedded:
             continue

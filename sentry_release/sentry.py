@@ -69,6 +69,7 @@ class SentryClient:
         max_retry_seconds: float = 120.0,
         ca_bundle: Optional[str] = None,
         log: Log = lambda line: None,
+        debug: Log = lambda line: None,
         dry_run: bool = False,
         transport: Optional["httpx.BaseTransport"] = None,
     ) -> None:
@@ -80,6 +81,7 @@ class SentryClient:
         self.max_retry_seconds = max_retry_seconds
         self._ca_bundle = ca_bundle
         self._log = log
+        self._debug = debug
         self._transport = transport
         self._http: Optional["httpx.Client"] = None
         self.dry_run = dry_run
@@ -166,12 +168,15 @@ class SentryClient:
                  params: Optional[Mapping[str, Any]], attempt: int) -> tuple[Any, float]:
         import httpx
 
+        began = time.monotonic()
         try:
             self.requests_sent += 1
             response = self._client().request(method, path, json=json, params=params)
         except httpx.TransportError as exc:
             error = self._transport_error(exc)
+            self._debug(f"{method} /api/0/{path} -> {error} ({time.monotonic() - began:.2f} s)")
             return error, backoff(attempt)
+        self._debug(f"{method} /api/0/{path} -> {response.status_code} ({time.monotonic() - began:.2f} s)")
         reply = Reply(response.status_code, _json_or_text(response), response.headers, response.links)
         if response.status_code < 400:
             return reply, 0.0

@@ -97,3 +97,10 @@ def test_parse_org_token_rejects_junk() -> None:
     assert parse_org_token("sntryu_abc") is None
     assert parse_org_token(org_token())["org"] == "acme"
     assert mask_token("plain") == "***"
+
+
+def test_org_token_region_url_is_the_api_base(tmp_path: Path) -> None:
+    payload = base64.b64encode(json.dumps({"iat": 1.0, "url": "https://sentry.io", "region_url": "https://us.sentry.io",
+                                           "org": "acme"}).encode()).decode()
+    settings = load_settings({}, {"SENTRY_AUTH_TOKEN": f"sntrys_{payload}_{'B' * 43}"}, tmp_path)
+    assert settings.url == "https://us.sentry.io"

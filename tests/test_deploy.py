@@ -232,3 +232,9 @@ def test_commits_being_processed_409_is_retried(shop: GitRepo, sentry_emulator, 
     sentry_emulator.faults.add(method="PUT", status=409, times=1)
     result = deploy(shop, {**sentry_env, **FAST_RETRIES})
     assert result.code == 0, result.stderr
+
+
+def test_verbose_shows_each_request_without_the_token(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    result = deploy(shop, sentry_env, "-v")
+    assert "POST /api/0/organizations/acme/releases/ -> 201" in result.stderr
+    assert sentry_env["SENTRY_AUTH_TOKEN"] not in result.output
