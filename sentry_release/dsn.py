@@ -174,10 +174,14 @@ def _verify(ca_bundle: Optional[str]) -> Any:
 
 
 def _rejection(response: Any) -> str:
+    if "html" in response.headers.get("content-type", ""):
+        # a web page, not Relay's JSON: the DSN's host serves no ingest endpoint at this path
+        return (f"the DSN's host answered an HTML page instead of accepting the event (HTTP {response.status_code}); "
+                "check that the DSN points at your Sentry's ingest endpoint (Relay)")
     try:
         detail = response.json().get("detail")
     except (ValueError, AttributeError):
-        detail = response.text.strip()[:200]
+        detail = " ".join(response.text.split())[:200]
     why = {401: "the DSN's public key was not accepted", 403: "the DSN's key or project was refused",
            413: "the event was too large", 429: "the project is rate limited or over quota"}
     reason = why.get(response.status_code, "the event was refused")

@@ -274,8 +274,8 @@ def _detail(data: Any) -> str:
             return str(detail.get("message") or detail.get("code") or "")
         if detail:
             return str(detail)
-    if isinstance(data, str):
-        return data.strip().splitlines()[0][:200] if data.strip() else ""
+    if isinstance(data, str) and not data.lstrip().startswith("<"):  # HTML error pages say nothing useful
+        return " ".join(data.split())[:200]
     return ""
 
 

@@ -275,12 +275,6 @@ def test_send_test_event_prints_the_event_id(
     assert len(printed) == 1 and printed[0] != event_id, describe(human)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: dsn._rejection() puts the first 200 characters of a non-JSON answer into the "
-    "message verbatim, so the real server's 403 HTML page lands in the report as "
-    "'(HTTP 403: <!DOCTYPE html>\\n<html lang=\"en\">\\n<head>...' over four lines of the human "
-    "output, and blames 'the DSN's key or project' although the key is valid and the server "
-    "simply has no envelope endpoint"))
 def test_a_refused_test_event_is_reported_on_one_line_without_html(
         tmp_path: Path, real_sentry: SentryServer, app: DeployedApp) -> None:
     result = check(app, real_sentry, env_file_with(app, tmp_path), "--send-test-event", "--json")
