@@ -563,7 +563,7 @@ def _derive(settings: Any, cwd: Path, facts: Facts, log: Callable[[str], None]) 
             repo = vcs.open_repo(cwd)
         except SentryReleaseError:
             repo = None
-        facts.repo_dir = Path(repo.working_tree_dir) if repo is not None and repo.working_tree_dir else None
+        facts.repo_dir = repo.root if repo is not None else None
         return
     facts.derived, facts.repo_dir = derivation.name, derivation.repo_dir
 

@@ -104,8 +104,13 @@ def make_client(settings: Any, out: Output, dry_run: bool = False) -> Any:
                         ca_bundle=settings.ca_bundle, log=out.log, debug=out.debug, dry_run=dry_run)
 
 
-def derive(settings: Any, out: Output) -> Any:
+def derive(settings: Any, out: Output, network: bool = False) -> Any:
     from sentry_release.derive import derive_release
+
+    if network:
+        from sentry_release.sentry import preload
+
+        preload()
 
     return derive_release(settings, Path.cwd(), os.environ, out.log)
 
@@ -311,7 +316,7 @@ def deploy(environment: Optional[str], dry_run: bool, env_file: Optional[str], e
     settings = _with_writeback(load(params, environment), env_file, env_keys, dotenv)
     for warning in settings.warnings:
         out.log(f"warning: {warning}")
-    derivation = derive(settings, out)
+    derivation = derive(settings, out, network=True)
     out.log(f"release {derivation.name} ({_explain(derivation)})")
     inputs = DeployInputs(
         environment=environment,
@@ -423,7 +428,7 @@ def _run_step(params: dict[str, Any], dry_run: bool, step: Callable[..., Any]) -
     settings = load(params)
     for warning in settings.warnings:
         out.log(f"warning: {warning}")
-    derivation = derive(settings, out)
+    derivation = derive(settings, out, network=True)
     with make_client(settings, out, dry_run) as client:
         result = step(settings, derivation, client, out.log)
         if dry_run:

@@ -36,7 +36,7 @@ def derive_release(settings: Settings, project_dir: Path, environ: Mapping[str, 
     ci = detect_ci(environ)
     repo = vcs.open_repo(project_dir)
     head = vcs.head(repo) if repo is not None else None
-    repo_dir = Path(repo.working_tree_dir) if repo is not None and repo.working_tree_dir else None
+    repo_dir = repo.root if repo is not None else None
     head_sha = head.sha if head else ci.sha
 
     if settings.release:
@@ -56,7 +56,7 @@ def derive_release(settings: Settings, project_dir: Path, environ: Mapping[str, 
 
 
 class _PartFinder:
-    def __init__(self, settings: Settings, project_dir: Path, repo: object, head: Optional[vcs.Head],
+    def __init__(self, settings: Settings, project_dir: Path, repo: Optional[vcs.Repo], head: Optional[vcs.Head],
                  ci: CIFacts, log: Log) -> None:
         self.settings, self.project_dir, self.repo, self.head, self.ci, self.log = (
             settings, project_dir, repo, head, ci, log)
@@ -84,7 +84,7 @@ class _PartFinder:
         if self.repo is None or self.head is None:
             return None
         found = vcs.latest_version_tag(self.repo)
-        if found is None and vcs.is_shallow(self.repo):
+        if found is None and self.repo.shallow:
             if self.settings.fetch and vcs.fetch_tags(self.repo, self.settings.vcs_remote, self.log):
                 found = vcs.latest_version_tag(self.repo)
             if found is None:

@@ -116,7 +116,7 @@ def plan_commits(client: SentryClient, target: ReleaseTarget, options: CommitOpt
         if remote_url is None:
             reason = f"no git remote {options.remote!r}, so no repository integration can match"
         elif not client.can_read:
-            reason = "dry run without a token: cannot list the organization's repositories"
+            reason = "dry run without the server: cannot list the organization's repositories"
         else:
             repos = _list_repos(client, target, log)
             match = commits_mod.match_repository(remote_url, repos) if repos is not None else None
@@ -124,8 +124,10 @@ def plan_commits(client: SentryClient, target: ReleaseTarget, options: CommitOpt
                 ref = {"repository": match["name"], "commit": head_sha, "previousCommit": None}
                 return CommitPlan("refs", refs=[ref], repository=match["name"],
                                   reason=f"repository integration {match['name']!r} matches remote {options.remote}")
-            reason = (f"no repository with an integration matches {remote_url}" if repos is not None
-                      else "the organization's repositories could not be listed")
+            if repos is None or not client.can_read:
+                reason = "the organization's repositories could not be listed"
+            else:
+                reason = f"no repository with an integration matches {remote_url}"
             if local_name:
                 named = next((r for r in repos or [] if str(r.get("name", "")).lower() == local_name.lower()), None)
                 if named:
@@ -150,7 +152,7 @@ def _list_repos(client: SentryClient, target: ReleaseTarget, log: Log) -> Option
 def previous_release(client: SentryClient, target: ReleaseTarget, log: Log) -> Optional[dict[str, Any]]:
     """The previous release with commits, per Sentry; None when there is none."""
     if not client.can_read:
-        log("dry run without a token: assuming there is no previous release")
+        log("dry run without the server: assuming there is no previous release")
         return None
     try:
         reply = client.get(target.path + "previous-with-commits/", target.context("find the release before"))

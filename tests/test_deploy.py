@@ -238,3 +238,14 @@ def test_verbose_shows_each_request_without_the_token(shop: GitRepo, sentry_emul
     result = deploy(shop, sentry_env, "-v")
     assert "POST /api/0/organizations/acme/releases/ -> 201" in result.stderr
     assert sentry_env["SENTRY_AUTH_TOKEN"] not in result.output
+
+
+def test_dry_run_against_an_unreachable_server_still_plans(shop: GitRepo, sentry_env) -> None:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = deploy(shop, {**sentry_env, "SENTRY_URL": f"http://127.0.0.1:{port}"}, "--dry-run")
+    assert result.code == 0, result.stderr
+    assert "planning without the server's data" in result.stderr
+    assert "POST /api/0/organizations/acme/releases/" in result.stderr
