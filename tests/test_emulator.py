@@ -179,6 +179,16 @@ def test_commits_replace_skip_and_create_repositories(sentry_emulator: SentryEmu
     assert files[0]["author"]["email"] == "janeq.doe@localhost" and "commitMessage" in files[0]
 
 
+def test_release_bodies_as_sentry_23_7_1_serializes_them(api: httpx.Client) -> None:
+    """Found by tests/e2e/test_e2e_parity.py: author names stay null, lastCommit lists its releases."""
+    body = create(api, commits=[commit(author_email="bob@example.com")]).json()
+    assert body["lastCommit"]["author"] == {"name": None, "email": "bob@example.com"}
+    assert body["authors"] == [{"name": None, "email": "bob@example.com"}]
+    assert [r["version"] for r in body["lastCommit"]["releases"]] == ["1.0"]
+    user = api.get("").json()["user"]
+    assert {"id", "name", "username", "email", "avatar", "emails", "options", "identities"} <= set(user)
+
+
 def test_put_writes_truthy_values_and_empty_refs_clear(sentry_emulator: SentryEmulator, api: httpx.Client) -> None:
     create(api, "v 1+2", ref="main", commits=[commit()])
     path = "organizations/acme/releases/v%201%2B2/"

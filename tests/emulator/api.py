@@ -437,7 +437,7 @@ class Api:
     def index(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
         if caller.token is None:
             return Response(200, {"version": "0", "auth": None, "user": None})
-        user = None if caller.token.is_org_token else dict(DEFAULT_USER)
+        user = None if caller.token.is_org_token else _self_user_json()
         return Response(200, {"version": "0", "auth": {"scopes": list(caller.token.scopes)}, "user": user})
 
     def list_orgs(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
@@ -771,6 +771,31 @@ def _commit_file_json(release: Release, commit: Commit, change: Mapping[str, str
         "filename": change["path"],
         "type": change["type"],
         "repoName": commit.repository.name,
+    }
+
+
+def _self_user_json() -> dict[str, Any]:
+    """The token owner as ``GET /api/0/`` shows it: the detailed self-user form (keys as on 23.7.1)."""
+    email = DEFAULT_USER["email"]
+    joined = "2024-01-01T00:00:00Z"
+    return {
+        **DEFAULT_USER,
+        "avatarUrl": None,
+        "isActive": True,
+        "hasPasswordAuth": True,
+        "isManaged": False,
+        "dateJoined": joined,
+        "lastLogin": None,
+        "has2fa": False,
+        "lastActive": joined,
+        "isSuperuser": False,
+        "isStaff": False,
+        "experiments": {},
+        "emails": [{"id": DEFAULT_USER["id"], "email": email, "is_verified": True}],
+        "options": {"theme": "light", "language": "en", "stacktraceOrder": -1, "timezone": "UTC", "clock24Hours": False},
+        "flags": {"newsletter_consent_prompt": False},
+        "avatar": {"avatarType": "letter_avatar", "avatarUuid": None},
+        "identities": [],
     }
 
 

@@ -125,7 +125,8 @@ class Commit:
     def author(self) -> dict[str, Any] | None:
         if not self.author_email:
             return None
-        return {"name": self.author_name or self.author_email, "email": self.author_email}
+        # Sentry 23.7.1: a commit sent with an e-mail and no author_name has a null name.
+        return {"name": self.author_name or None, "email": self.author_email}
 
     def to_json(self, release: Release | None = None) -> dict[str, Any]:
         releases = []
@@ -219,7 +220,8 @@ class Release:
         return list(seen.values())
 
     def to_json(self) -> dict[str, Any]:
-        last_commit = self.commits[0].to_json() if self.commits else None
+        # lastCommit lists its releases, this one included (as Sentry 23.7.1 answers).
+        last_commit = self.commits[0].to_json(self) if self.commits else None
         last_deploy = max(self.deploys, key=lambda d: d.id).to_json() if self.deploys else None
         return {
             "id": self.id,

@@ -1,0 +1,507 @@
+"""Parity: the loopback emulator against a real Sentry 23.7.1, request by request.
+
+Each scenario is a short list of API requests. It runs against the real server (a fresh project
+from `e2e_project`, in the server's org) and against a fresh in-process `SentryEmulator` set up
+with the same org and project slugs and ids and the same two tokens with the same scopes. Status
+codes and error bodies are compared after normalising ids, dates and base URLs; success bodies
+are compared by their key sets.
+
+The emulator's defaults follow RULES.md (modern Sentry). Where 23.7.1 answers the way RULES.md
+documents for older servers, the scenario names the emulator switch that selects that behaviour
+(SWITCHED); the parity run turns the switch on, and a second run with the default proves the
+documented difference is still there. Every other difference is listed in KNOWN_DIFFERENCES
+with its reason and the exact answers of both sides, so the test fails when a difference
+disappears, changes, or a new one appears.
+
+Set PARITY_SHOW=1 to print both sides' observations.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import httpx
+import pytest
+
+from emulator.contract import ContractChecker
+from emulator.server import SentryEmulator
+
+from .harness import Project, SentryApi, SentryServer
+
+pytestmark = pytest.mark.e2e
+
+SHA_A = "a" * 40
+SHA_B = "b" * 40
+BAD_TOKEN = "0" * 64
+
+
+# ---- scenarios -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    """One request. In `path` and string values of `body`: $ORG $PROJECT $PID $V $V2 $SERIAL.
+
+    compare: "body" (status + normalised body), "keys" (status + key sets, and the version
+    of a release), "status", "link" (status + normalised Link header), "index" (GET /api/0/).
+    """
+
+    method: str
+    path: str
+    body: Any = None
+    token: str = "full"  # full | ro | bad | none
+    compare: str = "body"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    steps: Tuple[Step, ...]
+
+
+RELEASES = "organizations/$ORG/releases/"
+RELEASE = "organizations/$ORG/releases/$V/"
+
+
+def create(version: Any = "$V", compare: str = "keys", **extra: Any) -> Step:
+    return Step("POST", RELEASES, {"version": version, "projects": ["$PROJECT"], **extra}, compare=compare)
+
+
+def put(body: Any, compare: str = "body", version: str = "$V") -> Step:
+    return Step("PUT", f"organizations/$ORG/releases/{version}/", body, compare=compare)
+
+
+def deploy(body: Any, compare: str = "body") -> Step:
+    return Step("POST", RELEASE + "deploys/", body, compare=compare)
+
+
+def commit(sha: str = SHA_A, **fields: Any) -> Dict[str, Any]:
+    return {"id": sha, "repository": "parity/repo-$SERIAL", "message": "change",
+            "timestamp": "2024-01-16T10:00:00Z", **fields}
+
+
+def bad_version(name: str, version: Any) -> Scenario:
+    return Scenario(f"version-{name}", (create(version, compare="body"),))
+
+
+SCENARIOS: List[Scenario] = [
+    Scenario("create-201-then-208", (create(), create())),
+    bad_version("latest", "latest"),
+    bad_version("Latest", "Latest"),
+    bad_version("slash", "a/b"),
+    bad_version("dot", "."),
+    bad_version("dotdot", ".."),
+    bad_version("spaces", "   "),
+    bad_version("newline", "a\nb"),
+    bad_version("tab", "a\tb"),
+    bad_version("backslash", "a\\b"),
+    bad_version("201-chars", "x" * 201),
+    bad_version("blank", ""),
+    Scenario("version-exactly-200", (create("$V200"),)),
+    Scenario("create-missing-projects", (Step("POST", RELEASES, {"version": "$V"}),)),
+    Scenario("create-unknown-project",
+             (Step("POST", RELEASES, {"version": "$V", "projects": ["no-such-project-$SERIAL"]}),)),
+    Scenario("commits-ok", (create(), put({"commits": [commit()]}, compare="keys"),
+                            Step("GET", RELEASE + "commits/", compare="keys"))),
+    Scenario("commits-read-back",
+             (create(), put({"commits": [commit(SHA_A, author_name="Ann Example", timestamp="2024-01-15T10:00:00Z"),
+                                         commit(SHA_B, author_email="bob@example.com",
+                                                patch_set=[{"path": "a.txt", "type": "M"}])]}),
+              Step("GET", RELEASE + "commits/"), Step("GET", RELEASE + "commitfiles/"), Step("GET", RELEASE))),
+    Scenario("commits-null-message", (create(), put({"commits": [commit(message=None)]}))),
+    Scenario("create-with-project-id", (Step("POST", RELEASES, {"version": "$V", "projects": ["$PID_INT"]},
+                                             compare="keys"),)),
+    Scenario("refs-range-with-two-dotdots",
+             (create(), put({"commits": [commit()]}, compare="status"),
+              put({"refs": [{"repository": "parity/repo-$SERIAL", "commit": "a..b..c"}]}))),
+    Scenario("refs-range-empty-half",
+             (create(), put({"refs": [{"repository": "parity/repo-$SERIAL", "commit": "..abc"}]}))),
+    Scenario("refs-commit-too-long",
+             (create(), put({"refs": [{"repository": "parity/repo-$SERIAL", "commit": "c" * 65}]}))),
+    Scenario("refs-known-repository-without-integration",
+             (create(), put({"commits": [commit()]}, compare="status"),
+              put({"refs": [{"repository": "parity/repo-$SERIAL", "commit": SHA_B, "previousCommit": SHA_A}]},
+                  compare="keys"),
+              Step("GET", RELEASE + "commits/", compare="keys"))),
+    Scenario("refs-empty-list-clears-commits",
+             (create(), put({"commits": [commit()]}, compare="status"), put({"refs": []}, compare="keys"),
+              Step("GET", RELEASE + "commits/", compare="keys"))),
+    Scenario("release-body", (create(compare="body", ref="main", url="https://example.com/r"),
+                              Step("GET", RELEASE))),
+    Scenario("commits-missing-id", (create(), put({"commits": [{"repository": "parity/repo-$SERIAL",
+                                                                 "message": "no id"}]}))),
+    Scenario("commits-bad-patch-set-type",
+             (create(), put({"commits": [commit(patch_set=[{"path": "a.txt", "type": "R"}])]}))),
+    Scenario("commits-long-id", (create(), put({"commits": [commit("c" * 65)]}))),
+    Scenario("commits-mixing-timestamps",
+             (create(), put({"commits": [commit(SHA_A), {"id": SHA_B, "repository": "parity/repo-$SERIAL",
+                                                          "message": "no timestamp"}]}))),
+    Scenario("create-with-commits-missing-id",
+             (create(compare="body", commits=[{"message": "no id"}]),)),
+    Scenario("refs-unknown-repository",
+             (create(), put({"refs": [{"repository": "parity/unknown-$SERIAL", "commit": SHA_A}]}))),
+    Scenario("finalize", (create(), put({"dateReleased": "2024-01-16T10:00:00Z"}, compare="keys"))),
+    Scenario("finalize-bad-date", (create(), put({"dateReleased": "yesterday"}))),
+    Scenario("finalize-unknown-release", (put({"dateReleased": "2024-01-16T10:00:00Z"}),)),
+    Scenario("deploy-ok", (create(), deploy({"environment": "production"}, compare="keys"))),
+    Scenario("deploy-missing-environment", (create(), deploy({"name": "no env"}))),
+    Scenario("deploy-blank-environment", (create(), deploy({"environment": ""}))),
+    Scenario("deploy-slash-environment", (create(), deploy({"environment": "bad/env"}))),
+    Scenario("deploy-65-char-environment", (create(), deploy({"environment": "e" * 65}))),
+    Scenario("deploy-bad-url", (create(), deploy({"environment": "production", "url": "https://x"}))),
+    Scenario("deploy-unknown-project",
+             (create(), deploy({"environment": "production", "projects": ["no-such-project-$SERIAL"]}))),
+    Scenario("deploy-unknown-release", (deploy({"environment": "production"}),)),
+    Scenario("deploy-body", (create(), deploy({"environment": "production", "name": "n",
+                                               "url": "https://example.com/d",
+                                               "dateStarted": "2024-01-16T10:00:00Z",
+                                               "dateFinished": "2024-01-16T10:05:00Z"}),
+                             deploy({"environment": " staging\n"}), Step("GET", RELEASE))),
+    Scenario("deploy-null-date-finished",
+             (create(), deploy({"environment": "production", "dateFinished": None}))),
+    Scenario("deploys-listed-after-two",
+             (create(), deploy({"environment": "production", "name": "first"}, compare="keys"),
+              deploy({"environment": "production", "name": "second"}, compare="keys"),
+              Step("GET", RELEASE + "deploys/", compare="keys"))),
+    Scenario("previous-with-commits-none",
+             (create(), Step("GET", RELEASE + "previous-with-commits/", compare="keys"))),
+    Scenario("previous-with-commits-one",
+             (create(commits=[commit()]), create("$V2"),
+              Step("GET", "organizations/$ORG/releases/$V2/previous-with-commits/", compare="keys"))),
+    Scenario("index-no-token", (Step("GET", "", token="none"),)),
+    Scenario("index-full-token", (Step("GET", "", compare="index"),)),
+    Scenario("index-read-only-token", (Step("GET", "", token="ro", compare="index"),)),
+    Scenario("bad-token-401", (Step("GET", RELEASES, token="bad"),
+                               Step("POST", RELEASES, {"version": "$V", "projects": ["$PROJECT"]}, token="bad"))),
+    Scenario("no-token-401", (Step("GET", RELEASES, token="none"),)),
+    Scenario("read-only-token-403-on-create",
+             (Step("POST", RELEASES, {"version": "$V", "projects": ["$PROJECT"]}, token="ro"),)),
+    Scenario("unknown-org-404", (Step("GET", "organizations/no-such-org-$SERIAL/releases/"),
+                                 Step("POST", "organizations/no-such-org-$SERIAL/releases/",
+                                      {"version": "$V", "projects": ["$PROJECT"]}))),
+    Scenario("unknown-release-404", (Step("GET", RELEASE),)),
+    Scenario("repos-link-header", (Step("GET", "organizations/$ORG/repos/", compare="link"),)),
+    Scenario("releases-link-header",
+             (create(), create("$V2"),
+              Step("GET", RELEASES + "?project=$PID", compare="link"),
+              Step("GET", RELEASES + "?project=$PID&per_page=1", compare="link"),
+              Step("GET", RELEASES + "?project=$PID&per_page=1&cursor=1:1:0", compare="link"))),
+]
+
+
+# ---- documented and known differences ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Switch:
+    """An emulator switch that selects 23.7.1's behaviour, documented as such in RULES.md/README."""
+
+    attribute: str
+    value: Any
+    reason: str
+
+
+DEPLOYS_ALL = Switch(
+    "deploys_latest_only", False,
+    "RULES.md §3.5: modern Sentry lists only the latest deploy per (project, environment); "
+    "23.7.1 lists every deploy, so the parity run turns the emulator's switch off.")
+ERRORS_WITHOUT_INDEX = Switch(
+    "nested_errors_by_index", False,
+    "RULES.md §3.3 keys nested commit (and ref) errors by list index ({\"commits\": {\"0\": …}}); "
+    "23.7.1 answers {\"commits\": {…}} without the index (real-sentry README).")
+
+SWITCHED: Dict[str, Tuple[Switch, ...]] = {
+    "deploys-listed-after-two": (DEPLOYS_ALL,),
+    "commits-missing-id": (ERRORS_WITHOUT_INDEX,),
+    "commits-bad-patch-set-type": (ERRORS_WITHOUT_INDEX,),
+    "commits-long-id": (ERRORS_WITHOUT_INDEX,),
+    "create-with-commits-missing-id": (ERRORS_WITHOUT_INDEX,),
+    "refs-range-empty-half": (ERRORS_WITHOUT_INDEX,),
+    "refs-commit-too-long": (ERRORS_WITHOUT_INDEX,),
+}
+
+
+RELEASE_KEYS = ["authors", "commitCount", "currentProjectMeta", "data", "dateCreated", "dateReleased",
+                "deployCount", "firstEvent", "id", "lastCommit", "lastDeploy", "lastEvent", "newGroups",
+                "owner", "projects", "ref", "shortVersion", "status", "url", "userAgent", "version",
+                "versionInfo"]
+
+
+@dataclass(frozen=True)
+class Known:
+    """A difference that stays, with its reason.
+
+    steps: step index -> (what the real server answers, what the emulator answers), exactly.
+    emulator_only_keys: keys the emulator's bodies carry and the real server's never do; the
+    rest of both answers must then be equal.
+    """
+
+    reason: str
+    steps: Dict[int, Tuple[Any, Any]] = field(default_factory=dict)
+    emulator_only_keys: Tuple[str, ...] = ()
+
+
+PROJECT_SLUGS_ONLY = (
+    "23.7.1 looks up `projects` on release creation by slug only and answers \"Invalid project slugs\"; "
+    "RULES.md §3.2 (modern server code) also matches integer project ids and answers \"Invalid project "
+    "ids or slugs\". The emulator follows RULES.md; the tool sends slugs, which both accept.")
+
+KNOWN_DIFFERENCES: Dict[str, Known] = {
+    "create-unknown-project": Known(
+        PROJECT_SLUGS_ONLY,
+        steps={0: ((400, {"projects": ["Invalid project slugs"]}),
+                   (400, {"projects": ["Invalid project ids or slugs"]}))}),
+    "create-with-project-id": Known(
+        PROJECT_SLUGS_ONLY,
+        steps={0: ((400, {"keys": ["projects"], "version": None}),
+                   (201, {"keys": RELEASE_KEYS, "version": "$V"}))}),
+    "commits-read-back": Known(
+        "Repository objects: modern Sentry's RepositorySerializer adds `externalId`; 23.7.1 has no such "
+        "key. The emulator keeps the modern form; the tool never reads it.",
+        emulator_only_keys=("externalId",)),
+}
+
+
+def has_key(value: Any, keys: Tuple[str, ...]) -> bool:
+    if isinstance(value, dict):
+        return any(key in keys for key in value) or any(has_key(item, keys) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(has_key(item, keys) for item in value)
+    return False
+
+
+def without_keys(value: Any, keys: Tuple[str, ...]) -> Any:
+    if isinstance(value, dict):
+        return {key: without_keys(item, keys) for key, item in value.items() if key not in keys}
+    if isinstance(value, list):
+        return [without_keys(item, keys) for item in value]
+    if isinstance(value, tuple):
+        return tuple(without_keys(item, keys) for item in value)
+    return value
+
+
+# ---- running a scenario ------------------------------------------------------------------------
+
+@dataclass
+class Side:
+    """One server and what a scenario's placeholders mean there."""
+
+    name: str
+    url: str
+    tokens: Dict[str, Optional[str]]
+    values: Dict[str, str]
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(base_url=f"{self.url}/api/0/", timeout=30)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def fill(self, value: Any) -> Any:
+        if value == "$PID_INT":
+            return int(self.values["$PID"])
+        if isinstance(value, str):
+            for key in sorted(self.values, key=len, reverse=True):
+                value = value.replace(key, self.values[key])
+            return value
+        if isinstance(value, list):
+            return [self.fill(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self.fill(item) for key, item in value.items()}
+        return value
+
+    def send(self, step: Step) -> httpx.Response:
+        token = self.tokens[step.token]
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        kwargs: Dict[str, Any] = {"headers": headers}
+        if step.body is not None:
+            kwargs["json"] = self.fill(step.body)
+        path = self.fill(step.path)
+        for attempt in range(5):
+            response = self.client.request(step.method, path, **kwargs)
+            if response.status_code != 429:
+                return response
+            time.sleep(float(response.headers.get("Retry-After") or 1 + attempt))
+        return response
+
+
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?")
+ID_KEYS = {"id", "errorId"}
+
+
+def normalise(value: Any, side: Side) -> Any:
+    if isinstance(value, dict):
+        return {key: "<id>" if key in ID_KEYS and isinstance(item, (str, int)) else normalise(item, side)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [normalise(item, side) for item in value]
+    if isinstance(value, str):
+        value = value.replace(side.url, "<URL>")
+        for key in ("$V200", "$V2", "$V", "$PROJECT", "$ORG"):
+            value = value.replace(side.values[key], key)
+        return DATE.sub("<date>", value)
+    return value
+
+
+def body_of(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {"<not json>": response.headers.get("content-type", "")}
+
+
+def key_shape(body: Any) -> Any:
+    if isinstance(body, dict):
+        return {"keys": sorted(body), "version": body.get("version")}
+    if isinstance(body, list):
+        items = [item for item in body if isinstance(item, dict)]
+        return {"items": len(body), "keys": sorted({key for item in items for key in item}),
+                "order": [item.get("version", item.get("name")) for item in items]}
+    return body
+
+
+def observe(step: Step, response: httpx.Response, side: Side) -> Any:
+    status = response.status_code
+    body = body_of(response)
+    if step.compare == "status":
+        return status
+    if step.compare == "keys":
+        return status, normalise(key_shape(body), side)
+    if step.compare == "link":
+        link = response.headers.get("Link")
+        return status, normalise(link, side) if link is not None else None
+    if step.compare == "index":
+        if not isinstance(body, dict):
+            return status, body
+        auth = body.get("auth")
+        return status, {
+            "keys": sorted(body),
+            "version": body.get("version"),
+            "auth": sorted(auth) if isinstance(auth, dict) else auth,
+            "scopes": sorted(auth.get("scopes", [])) if isinstance(auth, dict) else None,
+            "user": sorted(body["user"]) if isinstance(body.get("user"), dict) else body.get("user"),
+        }
+    return status, normalise(body, side)
+
+
+def run(scenario: Scenario, side: Side) -> List[Any]:
+    return [observe(step, side.send(step), side) for step in scenario.steps]
+
+
+# ---- fixtures ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RealFacts:
+    org_id: int
+    scopes: Dict[str, List[str]]  # token kind -> scopes
+
+
+@pytest.fixture(scope="module")
+def real_facts(real_sentry: SentryServer, sentry_api: SentryApi) -> RealFacts:
+    org = sentry_api.get_json(f"organizations/{real_sentry.org}/")
+    scopes = {}
+    for kind, token in (("full", real_sentry.token), ("ro", real_sentry.ro_token)):
+        answer = httpx.get(f"{real_sentry.url}/api/0/", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        scopes[kind] = list(answer.json()["auth"]["scopes"])
+    return RealFacts(org_id=int(org["id"]), scopes=scopes)
+
+
+@pytest.fixture(scope="module")
+def parity_emulator() -> Iterator[SentryEmulator]:
+    # No contract layer: the parity run sends invalid requests on purpose.
+    checker = ContractChecker(shared_dir=Path("/nonexistent/parity-run-has-no-contract-checks"))
+    with SentryEmulator(defaults=False, contract=checker) as emulator:
+        yield emulator
+
+
+def mirror(emulator: SentryEmulator, server: SentryServer, project: Project, facts: RealFacts,
+           switches: Tuple[Switch, ...]) -> None:
+    """Fresh emulator state that looks like the real org: same slugs, ids, tokens and scopes."""
+    emulator.reset()
+    org = emulator.add_org(project.org)
+    emulator.store.environments.pop(org.id, None)
+    org.id = facts.org_id
+    emulator.store.environments[org.id] = []
+    mirrored = emulator.add_project(org, project.slug)
+    mirrored.id = int(project.id)
+    mirrored.platform = None  # the harness creates its projects without a platform
+    emulator.add_token(server.token, facts.scopes["full"])
+    emulator.add_token(server.ro_token, facts.scopes["ro"])
+    for switch in switches:
+        setattr(emulator, switch.attribute, switch.value)
+
+
+def placeholders(project: Project) -> Dict[str, str]:
+    version = f"parity-{project.serial}"
+    return {"$ORG": project.org, "$PROJECT": project.slug, "$PID": project.id,
+            "$V200": version.ljust(200, "x"), "$V2": f"{version}-second", "$V": version,
+            "$SERIAL": str(project.serial)}
+
+
+def sides(server: SentryServer, emulator: SentryEmulator, project: Project) -> Tuple[Side, Side]:
+    values = placeholders(project)
+    real = Side("real", server.url, {"full": server.token, "ro": server.ro_token, "bad": BAD_TOKEN,
+                                     "none": None}, values)
+    emu = Side("emulator", emulator.url, {"full": server.token, "ro": server.ro_token, "bad": BAD_TOKEN,
+                                          "none": None}, values)
+    return real, emu
+
+
+def show(label: str, observations: List[Any]) -> None:
+    if os.environ.get("PARITY_SHOW"):
+        print(f"\n{label}:")
+        for index, item in enumerate(observations):
+            print(f"  [{index}] {item!r}")
+
+
+# ---- the test ----------------------------------------------------------------------------------
+
+def test_scenario_names_are_unique() -> None:
+    names = [scenario.name for scenario in SCENARIOS]
+    assert len(names) == len(set(names))
+    assert set(SWITCHED) <= set(names) and set(KNOWN_DIFFERENCES) <= set(names)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario.name for scenario in SCENARIOS])
+def test_emulator_answers_like_the_real_server(
+        scenario: Scenario, real_sentry: SentryServer, e2e_project: Project, real_facts: RealFacts,
+        parity_emulator: SentryEmulator) -> None:
+    real, emu = sides(real_sentry, parity_emulator, e2e_project)
+    try:
+        switches = SWITCHED.get(scenario.name, ())
+        mirror(parity_emulator, real_sentry, e2e_project, real_facts, switches)
+        real_seen = run(scenario, real)
+        emulator_seen = run(scenario, emu)
+        show(f"{scenario.name} real", real_seen)
+        show(f"{scenario.name} emulator", emulator_seen)
+        assert parity_emulator.server_errors == [], "the emulator crashed (a bug in tests/emulator)"
+
+        known = KNOWN_DIFFERENCES.get(scenario.name)
+        if known is None:
+            assert emulator_seen == real_seen
+        else:
+            # Recorded on purpose (see KNOWN_DIFFERENCES): it must still be there, exactly as recorded,
+            # and everything else must match.
+            compared = emulator_seen
+            if known.emulator_only_keys:
+                assert not has_key(real_seen, known.emulator_only_keys), known.reason
+                assert has_key(emulator_seen, known.emulator_only_keys), known.reason
+                compared = without_keys(emulator_seen, known.emulator_only_keys)
+            for index, (real_answer, emulator_answer) in known.steps.items():
+                assert (real_seen[index], compared[index]) == (real_answer, emulator_answer), known.reason
+            others = [i for i in range(len(scenario.steps)) if i not in known.steps]
+            assert [compared[i] for i in others] == [real_seen[i] for i in others]
+
+        if switches:
+            # The switch is needed: with RULES.md defaults the emulator answers differently.
+            mirror(parity_emulator, real_sentry, e2e_project, real_facts, ())
+            default_seen = run(scenario, emu)
+            show(f"{scenario.name} emulator with defaults", default_seen)
+            assert default_seen != emulator_seen, [switch.reason for switch in switches]
+    finally:
+        real.close()
+        emu.close()
