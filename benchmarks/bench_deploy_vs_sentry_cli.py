@@ -148,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"{ours_version} vs {cli_version}; emulator latency {args.latency * 1000:.0f} ms/request "
         f"+ {args.connect_latency * 1000:.0f} ms/new connection; {args.runs} runs per variant, round-robin A B B0; "
-        + ("emulator sockets as they are (Nagle on: ~40 ms stall per reused-connection request)"
-           if os.environ.get("BENCH_EMULATOR_KEEP_NAGLE") == "1" else "emulator sockets with TCP_NODELAY")
-        + " (see benchmarks/emulator_main.py).",
+        + "emulator sockets with TCP_NODELAY.",
         "",
         "| variant | median s | min s | max s | requests | new connections |",
         "|---|---:|---:|---:|---:|---:|",

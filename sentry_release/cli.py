@@ -310,13 +310,16 @@ def deploy(environment: Optional[str], dry_run: bool, env_file: Optional[str], e
     from sentry_release.ci import detect_ci
     from sentry_release.pipeline import DeployInputs, deploy as run_deploy
 
+    from sentry_release.sentry import preload
+
+    preload()
     out = make_output(params)
     ci = detect_ci(os.environ)
     environment = environment or os.environ.get("SENTRY_ENVIRONMENT") or ci.environment
     settings = _with_writeback(load(params, environment), env_file, env_keys, dotenv)
     for warning in settings.warnings:
         out.log(f"warning: {warning}")
-    derivation = derive(settings, out, network=True)
+    derivation = derive(settings, out)
     out.log(f"release {derivation.name} ({_explain(derivation)})")
     inputs = DeployInputs(
         environment=environment,

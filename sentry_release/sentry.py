@@ -28,10 +28,15 @@ MAX_PAGES = 1000
 
 
 def preload() -> None:
-    """Import httpx on another thread while the caller runs git; the import costs ~100 ms."""
+    """Import httpx (and httpcore, which it loads on first use) on another thread while the
+    caller runs git: together they cost over 100 ms."""
     import threading
 
-    threading.Thread(target=__import__, args=("httpx",), daemon=True).start()
+    def load() -> None:
+        import httpcore  # noqa: F401
+        import httpx  # noqa: F401
+
+    threading.Thread(target=load, daemon=True).start()
 
 
 def seg(value: str) -> str:
