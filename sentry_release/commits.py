@@ -708,5 +708,4 @@ def _find_previous(
     if not ignore_missing:
         raise GitError(message)
     notes.append(f"{message.split(';')[0]}; --ignore-missing: using the newest commits instead")
-    log(notes[-1])
     return None
