@@ -249,3 +249,30 @@ def test_dry_run_against_an_unreachable_server_still_plans(shop: GitRepo, sentry
     assert result.code == 0, result.stderr
     assert "planning without the server's data" in result.stderr
     assert "POST /api/0/organizations/acme/releases/" in result.stderr
+
+
+def test_latency_below_the_timeout_just_works(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    sentry_emulator.latency = 0.3
+    result = deploy(shop, {**sentry_env, "SENTRY_HTTP_TIMEOUT": "2"})
+    assert result.code == 0, result.stderr
+    assert all(r.status and r.status < 300 for r in sentry_emulator.requests)
+
+
+def test_connection_reset_is_retried(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    sentry_emulator.faults.add(method="POST", path=r"/releases/$", reset=True, times=1)
+    result = deploy(shop, {**sentry_env, **FAST_RETRIES})
+    assert result.code == 0, result.stderr
+    assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1
+
+
+def test_deploy_recorded_behind_a_502_is_found_not_doubled(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    # the server records the deploy but answers 502: the look-before-resend finds it
+    sentry_emulator.faults.add(method="POST", path="/deploys/", status=502, process=True, times=None)
+    first = deploy(shop, {**sentry_env, "SENTRY_HTTP_MAX_RETRIES": "2"})
+    assert first.code == 0, first.stderr
+    assert len(sentry_emulator.requests_to("POST", "/deploys/")) == 1
+    assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1
+    sentry_emulator.faults.clear()
+    again = deploy(shop, sentry_env)
+    assert again.code == 0, again.stderr
+    assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1
