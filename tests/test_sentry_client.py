@@ -87,5 +87,6 @@ def test_user_agent_and_bearer(sentry_emulator) -> None:
 
 def test_ca_bundle_that_does_not_exist_is_a_clear_error(repo: GitRepo, sentry_emulator, sentry_env) -> None:
     repo.commit("init", {"VERSION": "1.0.0"})
-    result = run_cli(["new"], repo.path, env={**sentry_env, "SENTRY_CA_BUNDLE": "/nonexistent/ca.pem"})
+    https = sentry_emulator.url.replace("http://", "https://")
+    result = run_cli(["new"], repo.path, env={**sentry_env, "SENTRY_URL": https, "SENTRY_CA_BUNDLE": "/nonexistent/ca.pem"})
     assert result.code == 1 and "/nonexistent/ca.pem" in result.stderr and "Traceback" not in result.stderr
