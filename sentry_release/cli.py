@@ -312,6 +312,8 @@ def deploy(environment: Optional[str], dry_run: bool, env_file: Optional[str], e
 
     from sentry_release.sentry import preload
 
+    if command:
+        _require_command(command)
     preload()
     out = make_output(params)
     ci = detect_ci(os.environ)
@@ -341,6 +343,16 @@ def deploy(environment: Optional[str], dry_run: bool, env_file: Optional[str], e
     _print_result(result, out, params["as_json"])
     if result.command_exit:
         sys.exit(result.command_exit)
+
+
+def _require_command(command: tuple[str, ...]) -> None:
+    """Refuse a wrapped command that cannot run before anything is sent to Sentry."""
+    import shutil
+
+    if shutil.which(command[0]) is None:
+        raise click.UsageError(
+            f"deploy command {command[0]!r} not found; put the command after `--` "
+            f"(and name the environment with -e, e.g. `-e {command[0]}`)")
 
 
 def _explain(derivation: Any) -> str:

@@ -276,3 +276,9 @@ def test_deploy_recorded_behind_a_502_is_found_not_doubled(shop: GitRepo, sentry
     again = deploy(shop, sentry_env)
     assert again.code == 0, again.stderr
     assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1
+
+
+def test_a_stray_word_is_not_run_as_a_command(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    result = run_cli(["deploy", "production"], shop.path, env=sentry_env)
+    assert result.code == 2 and "-e production" in result.stderr
+    assert sentry_emulator.requests == []
