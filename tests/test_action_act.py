@@ -9,38 +9,11 @@ from pathlib import Path
 import pytest
 
 from runners.fixtures import APP_RELEASE, action_copy, make_app_repo, wheelhouse  # noqa: F401
-from runners.support import (
-    HERE, STUBS, base_env, describe, pip_offline_env, require_tool, run_timed, step_lines,
-)
+from runners.support import HERE, describe, run_act, step_lines
 
 pytestmark = pytest.mark.runners
 
 WORKFLOWS = HERE / "github"
-ACTION_REF = "sentry-release/sentry-release@v0.1.0"
-
-
-def run_act(app: Path, workflow: str, tmp: Path, action: Path, secrets: dict[str, str],
-            variables: dict[str, str], env: dict[str, str], wheels: Path):
-    act = require_tool("act")
-    home = tmp / "home"
-    home.mkdir(exist_ok=True)
-    secret_file = tmp / "secrets"
-    secret_file.write_text("".join(f"{k}={v}\n" for k, v in secrets.items()))
-    # Settings for the steps go in through act's env file, not act's own environment.
-    env_file = tmp / "act.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in {**pip_offline_env(wheels), **env}.items()))
-    args = [
-        act, "push", "-W", f".github/workflows/{workflow}",
-        "-P", "ubuntu-latest=-self-hosted", "--no-cache-server",
-        "--action-cache-path", str(tmp / "act-cache"),
-        "--secret-file", str(secret_file), "--env-file", str(env_file),
-        "--local-repository", f"actions/checkout@v4={STUBS / 'checkout'}",
-        "--local-repository", f"actions/setup-python@v5={STUBS / 'setup-python'}",
-        "--local-repository", f"{ACTION_REF}={action}",
-    ]
-    for name, value in variables.items():
-        args += ["--var", f"{name}={value}"]
-    return run_timed(args, cwd=app, env=base_env(home))
 
 
 def app_with_workflow(path: Path, workflow: str) -> Path:

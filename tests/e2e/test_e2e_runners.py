@@ -23,15 +23,14 @@ import pytest
 from gitrepo import GitRepo
 from runners.fixtures import action_copy, wheelhouse  # noqa: F401  (session fixtures)
 from runners.support import (
-    HERE, ROOT, STUBS, base_env, describe, dotenv_values, fill, gitlab_dotenv_problems,
-    job_lines, pip_offline_env, require_tool, run_timed, step_lines,
+    HERE, ROOT, base_env, describe, dotenv_values, fill, gitlab_dotenv_problems,
+    job_lines, pip_offline_env, require_tool, run_act, run_timed, step_lines,
 )
 
 from .harness import Project, SentryApi, SentryServer
 
 pytestmark = pytest.mark.e2e
 
-ACTION_REF = "sentry-release/sentry-release@v0.1.0"
 GITHUB_REMOTE = "https://github.com/acme/shop.git"
 GITLAB_REMOTE = "git@gitlab.example.com:acme/shop.git"
 TEMPLATE_INCLUDE = (
@@ -89,29 +88,6 @@ def assert_no_token(server: SentryServer, result: subprocess.CompletedProcess) -
 
 # ---- GitHub Actions under act ----------------------------------------------------------------
 
-def run_act(app: Path, tmp: Path, action: Path, wheels: Path, secrets: Dict[str, str],
-            variables: Dict[str, str]) -> tuple:
-    act = require_tool("act")
-    home = tmp / "home"
-    home.mkdir(exist_ok=True)
-    secret_file = tmp / "secrets"
-    secret_file.write_text("".join(f"{k}={v}\n" for k, v in secrets.items()))
-    env_file = tmp / "act.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in pip_offline_env(wheels).items()))
-    args = [
-        act, "push", "-W", ".github/workflows/deploy.yml",
-        "-P", "ubuntu-latest=-self-hosted", "--no-cache-server",
-        "--action-cache-path", str(tmp / "act-cache"),
-        "--secret-file", str(secret_file), "--env-file", str(env_file),
-        "--local-repository", f"actions/checkout@v4={STUBS / 'checkout'}",
-        "--local-repository", f"actions/setup-python@v5={STUBS / 'setup-python'}",
-        "--local-repository", f"{ACTION_REF}={action}",
-    ]
-    for name, value in variables.items():
-        args += ["--var", f"{name}={value}"]
-    return run_timed(args, cwd=app, env=base_env(home), timeout=600)
-
-
 def test_documented_workflow_under_act_records_release_and_deploy(
         tmp_path: Path, real_sentry: SentryServer, sentry_api: SentryApi, e2e_project: Project,
         action_copy: Path, wheelhouse: Path) -> None:  # noqa: F811
@@ -121,10 +97,11 @@ def test_documented_workflow_under_act_records_release_and_deploy(
     version = expected_release(e2e_project)
 
     result, seconds = run_act(
-        repo.path, tmp_path, action_copy, wheelhouse,
+        repo.path, "deploy.yml", tmp_path, action_copy,
         secrets={"SENTRY_AUTH_TOKEN": real_sentry.token},
         variables={"SENTRY_ORG": e2e_project.org, "SENTRY_PROJECT": e2e_project.slug,
                    "SENTRY_URL": real_sentry.url},
+        env={}, wheels=wheelhouse, timeout=600,
     )
     print(f"act run against the real Sentry: {seconds:.1f} s")
     assert result.returncode == 0, describe(result)

@@ -147,3 +147,32 @@ def fill(path: Path, replacements: Iterable[tuple[str, str]]) -> str:
         assert old in text, f"{old!r} not in {path}"
         text = text.replace(old, new)
     return text
+
+
+ACTION_REF = "sentry-release/sentry-release@v0.1.0"
+
+
+def run_act(app: Path, workflow: str, tmp: Path, action: Path, secrets: Mapping[str, str],
+            variables: Mapping[str, str], env: Mapping[str, str], wheels: Path,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run one workflow of `app` under act, our action mapped from `action`, on the host."""
+    act = require_tool("act")
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    secret_file = tmp / "secrets"
+    secret_file.write_text("".join(f"{k}={v}\n" for k, v in secrets.items()))
+    # Settings for the steps go in through act's env file, not act's own environment.
+    env_file = tmp / "act.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in {**pip_offline_env(wheels), **env}.items()))
+    args = [
+        act, "push", "-W", f".github/workflows/{workflow}",
+        "-P", "ubuntu-latest=-self-hosted", "--no-cache-server",
+        "--action-cache-path", str(tmp / "act-cache"),
+        "--secret-file", str(secret_file), "--env-file", str(env_file),
+        "--local-repository", f"actions/checkout@v4={STUBS / 'checkout'}",
+        "--local-repository", f"actions/setup-python@v5={STUBS / 'setup-python'}",
+        "--local-repository", f"{ACTION_REF}={action}",
+    ]
+    for name, value in variables.items():
+        args += ["--var", f"{name}={value}"]
+    return run_timed(args, cwd=app, env=base_env(home), timeout=timeout)
