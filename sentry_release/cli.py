@@ -196,15 +196,46 @@ def writeback_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def write_back(settings: Any, result: Any, out: Output, explicit_dotenv: bool) -> list[str]:
-    """Write the release name to every target that applies; return what was written."""
+def write_targets(settings: Any, explicit_dotenv: bool) -> dict[str, Path]:
+    """Every file the write-back will touch, named as the user knows it."""
+    targets: dict[str, Path] = {}
+    if settings.env_file:
+        targets[str(settings.env_file)] = Path(settings.env_file)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for var in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+            if os.environ.get(var):
+                targets[f"${var}"] = Path(os.environ[var])
+    if explicit_dotenv or os.environ.get("GITLAB_CI") == "true":
+        targets[f"the dotenv report {settings.dotenv}"] = Path(settings.dotenv)
+    return targets
+
+
+def check_write_targets(settings: Any, explicit_dotenv: bool) -> None:
+    """Fail before anything is sent to Sentry when a write-back file cannot be written."""
+    from sentry_release.errors import WriteBackError
+
+    for label, path in write_targets(settings, explicit_dotenv).items():
+        folder = path.resolve().parent
+        if path.is_dir():
+            raise WriteBackError(f"{label} ({path}) is a directory; name a file")
+        if not folder.is_dir():
+            raise WriteBackError(f"{label} ({path}): folder {folder} does not exist; create it or fix the path")
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise WriteBackError(f"{label} ({path}) is not writable; fix its permissions or choose another file")
+
+
+def write_back(settings: Any, result: Any, out: Output, explicit_dotenv: bool) -> Callable[[], None]:
+    """Write the release name to every target that applies; return how to undo the .env edit."""
     from sentry_release import writeback
 
     name = result.release
     values = {key: name for key in settings.env_keys}
     written = []
+    undo: Callable[[], None] = lambda: None
     if settings.env_file:
-        writeback.update_env_file(Path(settings.env_file), values)
+        env_file = Path(settings.env_file)
+        original = writeback.update_env_file(env_file, values)
+        undo = lambda: writeback.restore_env_file(env_file, original)  # noqa: E731
         written.append(str(settings.env_file))
     if os.environ.get("GITHUB_ACTIONS") == "true":
         if os.environ.get("GITHUB_ENV"):
@@ -223,7 +254,7 @@ def write_back(settings: Any, result: Any, out: Output, explicit_dotenv: bool) -
         written.append(str(settings.dotenv))
     if written:
         out.log(f"wrote {', '.join(sorted(values))}={name} to {', '.join(written)}")
-    return written
+    return undo
 
 
 def _summary(result: Any) -> str:
@@ -330,25 +361,32 @@ def deploy(environment: Optional[str], dry_run: bool, env_file: Optional[str], e
         started_at=started_at, finished_at=finished_at, command=command,
     )
 
-    def write(result: Any) -> None:
+    def write(result: Any) -> Callable[[], None]:
         if dry_run:
-            out.log("dry run: no file written")
-        else:
-            write_back(settings, result, out, explicit_dotenv=bool(dotenv))
+            targets = ", ".join(write_targets(settings, bool(dotenv))) or "nothing"
+            out.log(f"dry run: would write {', '.join(settings.env_keys)}={result.release} to {targets}")
+            return lambda: None
+        return write_back(settings, result, out, explicit_dotenv=bool(dotenv))
+
+    if not dry_run:
+        check_write_targets(settings, bool(dotenv))
 
     with make_client(settings, out, dry_run=dry_run) as client:
         result = run_deploy(settings, derivation, inputs, client, out.log, write)
         if dry_run:
             _print_plan(client, out, settings)
-    _print_result(result, out, params["as_json"])
     if result.command_exit:
         sys.exit(result.command_exit)
+    _print_result(result, out, params["as_json"])
 
 
 def _require_command(command: tuple[str, ...]) -> None:
     """Refuse a wrapped command that cannot run before anything is sent to Sentry."""
     import shutil
 
+    if os.path.sep in command[0] and os.path.isfile(command[0]) and not os.access(command[0], os.X_OK):
+        raise click.UsageError(f"deploy command {command[0]!r} is not executable; chmod +x it or run it "
+                               "through its interpreter (sh ./deploy.sh)")
     if shutil.which(command[0]) is None:
         raise click.UsageError(
             f"deploy command {command[0]!r} not found; put the command after `--` "
@@ -365,7 +403,7 @@ def _print_plan(client: Any, out: Output, settings: Any) -> None:
     out.log(f"dry run: {len(client.plan)} request(s) would be sent to {client.base_url}")
     for number, request in enumerate(client.plan, 1):
         body = json.dumps(request.body, indent=2) if request.body is not None else ""
-        click.echo(redact(f"[{number}] {request.method} /api/0/{request.path}\n{body}"), err=out.quiet is False)
+        click.echo(redact(f"[{number}] {request.method} /api/0/{request.path}\n{body}"), err=True)
 
 
 def _print_result(result: Any, out: Output, as_json: bool) -> None:

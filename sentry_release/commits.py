@@ -212,7 +212,7 @@ def parse_commit_spec(spec: str) -> dict:
     commit = revision
     if ".." in revision:
         previous, _, commit = revision.rpartition("..")
-        if not previous or not commit or previous.endswith("."):
+        if not previous or not commit or previous.endswith(".") or ".." in previous:
             raise UsageError(f"--commit {spec!r}: a range needs both ends, as PREVIOUS..SHA")
     for sha in (previous, commit):
         if sha is not None and len(sha) > MAX_SHA_LENGTH:
@@ -492,7 +492,8 @@ def _patch_set(raw: _RawCommit, counters: _Counters) -> list[dict]:
 
 
 def _sentry_commit(raw: _RawCommit, repository: str, shallow: frozenset[str], counters: _Counters) -> dict:
-    commit: dict = {"id": raw.sha, "repository": repository}
+    # Without a name Sentry files the commits under its per-organization default repository.
+    commit: dict = {"id": raw.sha, "repository": repository} if repository else {"id": raw.sha}
     if raw.author_name:
         commit["author_name"] = _truncate(raw.author_name, MAX_AUTHOR_NAME_LENGTH)
     if raw.author_email:
@@ -616,8 +617,6 @@ def _missing_previous_message(previous: str, head: str, shallow: bool, deepened:
 
 
 def _check_arguments(repository: str, initial_depth: int) -> None:
-    if not repository:
-        raise UsageError("the Sentry repository name for local commits is empty; pass one")
     if len(repository) > MAX_REPOSITORY_LENGTH:
         raise UsageError(
             f"repository name {repository!r} is longer than {MAX_REPOSITORY_LENGTH} characters, "

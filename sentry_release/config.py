@@ -25,12 +25,9 @@ class Setting:
     source: str
 
 
-def _split_list(raw: Any) -> list[str]:
-    items = raw if isinstance(raw, (list, tuple)) else str(raw).replace(",", " ").split()
-    return [str(item).strip() for item in items if str(item).strip()]
-
-
 def _positive_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is not a whole number")
     try:
         value = int(raw)
     except (TypeError, ValueError):
@@ -41,12 +38,16 @@ def _positive_int(raw: Any) -> int:
 
 
 def _positive_float(raw: Any) -> float:
+    import math
+
+    if isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is not a number")
     try:
         value = float(raw)
     except (TypeError, ValueError):
         raise ValueError(f"{raw!r} is not a number") from None
-    if value <= 0:
-        raise ValueError(f"{raw!r} must be above zero")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{raw!r} must be a finite number above zero")
     return value
 
 
@@ -71,9 +72,44 @@ def _choice(*choices: str) -> Callable[[Any], str]:
 
 
 def _text(raw: Any) -> str:
-    if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
-        raise ValueError(f"{raw!r} is not text")
-    return str(raw)
+    if not isinstance(raw, str):
+        raise ValueError(f"{raw!r} is not text; quote it")
+    return raw
+
+
+def _split_list(raw: Any) -> list[str]:
+    """A list, or a string of comma- or space-separated words; each item may hold commas too."""
+    if isinstance(raw, (list, tuple)):
+        if not all(isinstance(item, str) for item in raw):
+            raise ValueError(f"{list(raw)!r} must be a list of text")
+        raw = " ".join(raw)
+    elif not isinstance(raw, str):
+        raise ValueError(f"{raw!r} must be text or a list of text")
+    return [item for item in raw.replace(",", " ").split() if item]
+
+
+def _token(raw: Any) -> str:
+    token = _text(raw).strip()  # a trailing newline from a secrets file is not part of the token
+    if not token.isascii() or any(char.isspace() or not char.isprintable() for char in token):
+        raise ValueError("contains spaces or characters a token never has; copy the token again")
+    return token
+
+
+def _url(raw: Any) -> str:
+    from urllib.parse import urlsplit
+
+    text = _text(raw).strip()
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise ValueError(f"{text!r} has an invalid port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{text!r} is not an http(s) URL such as https://sentry.example.com")
+    path = parts.path.rstrip("/")
+    if path.endswith("/api/0"):  # people paste the API base; we add it ourselves
+        path = path[: -len("/api/0")]
+    return f"{parts.scheme}://{parts.netloc}{path}"
 
 
 @dataclass(frozen=True)
@@ -87,8 +123,8 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
-    Key("url", ("SENTRY_URL",), "url", DEFAULT_URL),
-    Key("auth_token", ("SENTRY_AUTH_TOKEN",), None, None, secret=True),
+    Key("url", ("SENTRY_URL",), "url", DEFAULT_URL, _url),
+    Key("auth_token", ("SENTRY_AUTH_TOKEN",), None, None, _token, secret=True),
     Key("org", ("SENTRY_ORG",), "org"),
     Key("projects", ("SENTRY_PROJECT",), "projects", (), _split_list),
     Key("release", ("SENTRY_RELEASE",), None),
@@ -230,15 +266,20 @@ def load_settings(
     section = _tool_section(pyproject)
     file_layer = _toml_layer(section, "pyproject.toml [tool.sentry-release]", allow_environments=True)
     env_sections = section.get("environments", {})
-    if environment and isinstance(env_sections, dict) and isinstance(env_sections.get(environment), dict):
+    if not isinstance(env_sections, dict) or not all(isinstance(v, dict) for v in env_sections.values()):
+        raise ConfigError(f"{pyproject}: [tool.sentry-release.environments] must hold one table per environment")
+    warnings: list[str] = []
+    if environment and environment in env_sections:
         label = f"pyproject.toml [tool.sentry-release.environments.{environment}]"
         file_layer.update(_toml_layer(env_sections[environment], label, allow_environments=False))
+    elif environment and env_sections:
+        warnings.append(f"pyproject.toml has no section for environment {environment!r} "
+                        f"(known: {', '.join(sorted(env_sections))}); using the base settings")
 
     values: dict[str, Setting] = {}
     for key in KEYS:
         values[key.name] = _resolve(key, flags, environ, file_layer)
 
-    warnings: list[str] = []
     payload = parse_org_token(values["auth_token"].value)
     if payload:
         _apply_token(values, payload, warnings)

@@ -10,7 +10,7 @@ from typing import Callable, Mapping, Optional
 from sentry_release import naming, versions, vcs
 from sentry_release.ci import CIFacts, detect_ci
 from sentry_release.config import Settings
-from sentry_release.errors import ConfigError
+from sentry_release.errors import ConfigError, InvalidName
 
 Log = Callable[[str], None]
 
@@ -39,6 +39,9 @@ def derive_release(settings: Settings, project_dir: Path, environ: Mapping[str, 
     repo_dir = repo.root if repo is not None else None
     head_sha = head.sha if head else ci.sha
 
+    if settings.release == "" and settings.source("release") != "default":
+        raise InvalidName(f"the release given by {settings.source('release')} is empty; "
+                                 "leave it out to derive the name")
     if settings.release:
         explicit = str(settings.release)
         if explicit.startswith("refs/tags/"):
@@ -48,7 +51,9 @@ def derive_release(settings: Settings, project_dir: Path, environ: Mapping[str, 
 
     template = settings.template
     fields = naming.template_fields(template)
-    finder = _PartFinder(settings, project_dir, repo, head, ci, log)
+    # project files sit beside the pyproject.toml that configures us, wherever we run from
+    files_dir = settings.pyproject.parent if settings.pyproject is not None else project_dir
+    finder = _PartFinder(settings, files_dir, repo, head, ci, log)
     parts = {name: part for name in fields if (part := finder.find(name)) is not None}
     rendered = naming.render_release(template, {name: part.value for name, part in parts.items()})
     name = naming.validate_release(settings.release_prefix + rendered)

@@ -98,6 +98,8 @@ def require_target(org: Optional[str], projects: Sequence[str], version: str, ur
 def plan_commits(client: SentryClient, target: ReleaseTarget, options: CommitOptions,
                  repo_dir: Optional[Path], head_sha: Optional[str], log: Log) -> CommitPlan:
     """Decide how commits are associated, before anything is written to Sentry."""
+    if options.clear and options.specs:
+        raise UsageError("--clear removes all commits; it cannot be combined with --commit")
     if options.clear:
         return CommitPlan("refs", refs=[], reason="clearing the release's commits")
     if options.specs:
@@ -108,8 +110,8 @@ def plan_commits(client: SentryClient, target: ReleaseTarget, options: CommitOpt
     if repo_dir is None or head_sha is None:
         if options.ignore_missing:
             return CommitPlan("skip", reason="no git repository here; commits skipped (--ignore-missing)")
-        raise GitError("no git repository with commits here: run inside the checkout, "
-                       "or pass --commits skip")
+        raise GitError("no git repository with commits here: run inside the checkout "
+                       "(without one: deploy --commits skip, or set-commits --commit REPO@SHA)")
     remote_url = commits_mod.remote_url(repo_dir, options.remote)
     local_name = commits_mod.repository_name_from_remote(remote_url) if remote_url else None
     if options.mode == "auto":
@@ -297,17 +299,32 @@ def record_deploy(client: SentryClient, target: ReleaseTarget, body: dict[str, A
 
 
 def run_command(command: Sequence[str], extra_env: dict[str, str], log: Log) -> tuple[int, str, str]:
-    """Run the wrapped deploy command; return (exit code, started, finished)."""
+    """Run the wrapped deploy command; return (exit code as a shell reports it, started, finished).
+
+    SIGINT and SIGTERM sent to us are passed on, so a cancelled CI job does not orphan the deploy.
+    """
     import os
+    import signal
 
     started = utc_now()
     log(f"running: {' '.join(command)}")
     begin = time.monotonic()
     try:
-        code = subprocess.call(list(command), env={**os.environ, **extra_env})
+        child = subprocess.Popen(list(command), env={**os.environ, **extra_env})
     except OSError as exc:
         raise UsageError(f"cannot run {command[0]!r}: {exc.strerror}") from None
-    log(f"command exited with {code} after {time.monotonic() - begin:.1f} s")
+    forwarded = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda number, frame: child.send_signal(number)) for sig in forwarded}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if code < 0:
+        log(f"command killed by {signal.Signals(-code).name} after {time.monotonic() - begin:.1f} s")
+        code = 128 - code
+    else:
+        log(f"command exited with {code} after {time.monotonic() - begin:.1f} s")
     return code, started, utc_now()
 
 
@@ -357,7 +374,8 @@ def associate(client: SentryClient, target: ReleaseTarget, plan: CommitPlan, opt
 
 
 def deploy(settings: Any, derivation: Any, inputs: DeployInputs, client: SentryClient, log: Log,
-           write: Callable[[DeployResult], None]) -> DeployResult:
+           write: Callable[[DeployResult], Callable[[], None]]) -> DeployResult:
+    """The whole flow. `write` performs the write-back and returns how to undo it."""
     environment = validated_environment(inputs.environment)
     org, projects = settings.org, list(settings.projects)
     if client.dry_run and not (org and projects):
@@ -387,14 +405,20 @@ def deploy(settings: Any, derivation: Any, inputs: DeployInputs, client: SentryC
     log(f"commits: {result.commits} ({result.commits_source})")
 
     if inputs.command:
-        write(result)      # the deployed app must already carry the new release name
-        code, started, finished = run_command(inputs.command, {"SENTRY_RELEASE": target.version}, log)
-        result.command_exit = code
-        if code != 0:
-            log(f"deploy command failed with exit code {code}: no deploy recorded, release not finalized")
-            return result
+        undo = write(result)      # the deployed app must already carry the new release name
+        if client.dry_run:
+            log(f"dry run: would run {' '.join(inputs.command)}; if it succeeds:")
+        else:
+            code, started, finished = run_command(inputs.command, {"SENTRY_RELEASE": target.version}, log)
+            result.command_exit = code
+            if code != 0:
+                undo()
+                log(f"deploy command failed with exit code {code}: no deploy recorded, release not finalized, "
+                    "env file restored")
+                return result
         if settings.finalize:
-            release_data = update_release(client, target, {"dateReleased": finished}, "finalize") or release_data
+            when = finished or utc_now()
+            release_data = update_release(client, target, {"dateReleased": when}, "finalize") or release_data
     body: dict[str, Any] = {"environment": environment, "dateFinished": finished or utc_now(),
                             "projects": _project_values(target.projects)}
     for key, value in (("name", inputs.deploy_name), ("url", inputs.deploy_url), ("dateStarted", started)):

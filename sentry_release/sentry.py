@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from sentry_release import __version__
 from sentry_release.errors import (
-    ApiError, AuthError, ConnectionFailed, NotFoundError, ScopeError, ValidationError,
+    ApiError, AuthError, ConfigError, ConnectionFailed, NotFoundError, ScopeError, ValidationError,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -162,7 +162,7 @@ class SentryClient:
             self.plan.append(PlannedRequest(method, path, json, params))
             return Reply(status=0, data=None)
         if not self._token:
-            raise AuthError("no auth token: set SENTRY_AUTH_TOKEN or pass --auth-token")
+            raise ConfigError("no auth token: set SENTRY_AUTH_TOKEN or pass --auth-token")
         deadline = time.monotonic() + self.max_retry_seconds
         attempt = 0
         while True:
@@ -198,9 +198,22 @@ class SentryClient:
         self._debug(f"{method} /api/0/{path} -> {response.status_code} ({time.monotonic() - began:.2f} s)")
         reply = Reply(response.status_code, _json_or_text(response), response.headers, response.links)
         if response.status_code < 400:
-            return reply, 0.0
+            not_sentry = self._not_sentry(response, reply)
+            return (not_sentry, 0.0) if not_sentry else (reply, 0.0)
         error = self._status_error(reply, context)
         return error, retry_delay(reply, attempt)
+
+    def _not_sentry(self, response: "httpx.Response", reply: Reply) -> Optional[ApiError]:
+        """A redirect or a web page where JSON belongs: SENTRY_URL is not the Sentry API."""
+        if 300 <= response.status_code < 400:
+            target = response.headers.get("location", "elsewhere")
+            what = f"redirected to {target}"
+        elif response.content and not isinstance(reply.data, (dict, list)):
+            what = f"answered {response.headers.get('content-type') or 'a body'} instead of JSON"
+        else:
+            return None
+        return ApiError(f"{self.host} {what}: it does not answer like the Sentry API; check SENTRY_URL",
+                        response.status_code, retryable=False)
 
     def _transport_error(self, exc: Exception) -> ApiError:
         import httpx

@@ -190,14 +190,15 @@ def _edit_env_text(text: str, values: Mapping[str, str]) -> str:
     return "".join(lines)
 
 
-def update_env_file(path: Path, values: Mapping[str, str]) -> None:
+def update_env_file(path: Path, values: Mapping[str, str]) -> bytes | None:
     """Set `values` in a .env file: each assignment of a key replaced in place, new keys appended.
 
     Every other line stays byte-identical; the replaced line keeps its `export `, quoting style
     and inline comment. A value unsafe in the line's style moves to the first portable one
     (bare -> single -> double quotes); none portable -> UsageError, file untouched. The write is
     atomic and keeps mode (and owner where allowed); a symlink is followed and its target
-    rewritten. A missing file is created.
+    rewritten. A missing file is created. Returns the previous content (None: there was no
+    file), for `restore_env_file`.
     """
     values = _validated(values)
     for key, value in values.items():
@@ -208,6 +209,16 @@ def update_env_file(path: Path, values: Mapping[str, str]) -> None:
     updated = _edit_env_text(text, values).encode("utf-8", "surrogateescape")
     if updated != original:
         _atomic_write(target, updated)
+    return original
+
+
+def restore_env_file(path: Path, original: bytes | None) -> None:
+    """Put back what `update_env_file` replaced, atomically (or remove a file it created)."""
+    target = Path(os.path.realpath(path))
+    if original is None:
+        _remove_quietly(target)
+    else:
+        _atomic_write(target, original)
 
 
 # ---------------------------------------------------------------- atomic file replacement
