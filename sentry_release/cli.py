@@ -116,7 +116,7 @@ def derive(settings: Any, out: Output, network: bool = False) -> Any:
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
-@click.version_option(__version__, "--version", prog_name="sentry-release")
+@click.version_option(__version__, "--version", "-V", prog_name="sentry-release")
 def cli() -> None:
     """Create Sentry releases at deploy time.
 
@@ -137,7 +137,7 @@ def cli() -> None:
     """
 
 
-@cli.command()
+@cli.command(short_help="Print the release name (no network).")
 @common_options
 @naming_options
 def version(**params: Any) -> None:
@@ -162,7 +162,7 @@ def version(**params: Any) -> None:
         out.result(derivation.name)
 
 
-@cli.command("config")
+@cli.command("config", short_help="Show each setting and where it came from.")
 @common_options
 @naming_options
 @click.option("--environment", "-e", help="Show the settings for this environment's section.")
@@ -266,7 +266,7 @@ def _summary(result: Any) -> str:
             f"| Deploy | {deploy} |\n")
 
 
-@cli.command()
+@cli.command(short_help="Write the release name into .env / CI files.")
 @common_options
 @naming_options
 @writeback_options
@@ -306,7 +306,7 @@ def _with_writeback(settings: Any, env_file: Optional[str], env_keys: tuple[str,
     return settings
 
 
-@cli.command()
+@cli.command(short_help="The whole flow: create, commits, finalize, deploy, write back.")
 @common_options
 @naming_options
 @click.option("--environment", "-e", help="Environment name, e.g. production [env SENTRY_ENVIRONMENT].")
@@ -415,7 +415,7 @@ def _print_result(result: Any, out: Output, as_json: bool) -> None:
 
 # -- single steps: new, set-commits, finalize ---------------------------------------------------
 
-@cli.command()
+@cli.command(short_help="Create the release (idempotent).")
 @common_options
 @naming_options
 @click.option("--finalize", is_flag=True, help="Also set the date released.")
@@ -428,7 +428,7 @@ def new(finalize: bool, dry_run: bool, **params: Any) -> None:
               new_release(settings, derivation, client, finalize, log))
 
 
-@cli.command("set-commits")
+@cli.command("set-commits", short_help="Associate commits with the release.")
 @common_options
 @naming_options
 @click.option("--auto", "mode", flag_value="auto", help="Refs through the repository integration, else local (default).")
@@ -462,7 +462,7 @@ def set_commits_cmd(mode: Optional[str], specs: tuple[str, ...], clear: bool, dr
     _run_step(params, dry_run, step)
 
 
-@cli.command()
+@cli.command(short_help="Set the release's date released.")
 @common_options
 @naming_options
 @click.option("--released", help="Date released (unix seconds or ISO-8601) [default: now].")
@@ -491,7 +491,7 @@ def _run_step(params: dict[str, Any], dry_run: bool, step: Callable[..., Any]) -
 
 # -- check (production checklist) -------------------------------------------------------------
 
-@cli.command()
+@cli.command(short_help="Production checklist: token, projects, DSN, rates, release.")
 @common_options
 @naming_options
 @click.option("--environment", "-e", help="Environment being checked [default: the app's ENVIRONMENT].")
