@@ -172,7 +172,9 @@ def _replace_assignment(match: re.Match[str], ending: str, value: str, line_numb
 
 
 def _edit_env_text(text: str, values: Mapping[str, str]) -> str:
-    lines = _split_lines(text)
+    # A byte-order mark (Windows editors) is kept, but must not hide the first line's key.
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    lines = _split_lines(text[len(bom):])
     replaced: set[str] = set()
     for index, line in enumerate(lines):
         ending = _line_ending(line)
@@ -187,7 +189,7 @@ def _edit_env_text(text: str, values: Mapping[str, str]) -> str:
         if lines and not _line_ending(lines[-1]):
             lines[-1] += newline
         lines.extend(f"{key}={_render_env_value(key, values[key], _BARE)}{newline}" for key in missing)
-    return "".join(lines)
+    return bom + "".join(lines)
 
 
 def update_env_file(path: Path, values: Mapping[str, str]) -> bytes | None:

@@ -736,3 +736,10 @@ def test_every_value_written_is_read_identically_or_refused(
         written += 1
         assert read_with_all(env, "RELEASE", monkeypatch) == all_read(value), env.read_text()
     assert written > 150  # most values have a portable form
+
+
+def test_byte_order_mark_is_kept_and_does_not_hide_the_first_key(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(b"\xef\xbb\xbfRELEASE=old\nDEBUG=False\n")
+    update_env_file(env_file, {"RELEASE": "v1.0.0-20240116"})
+    assert env_file.read_bytes() == b"\xef\xbb\xbfRELEASE=v1.0.0-20240116\nDEBUG=False\n"
