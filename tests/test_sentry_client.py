@@ -90,3 +90,47 @@ def test_ca_bundle_that_does_not_exist_is_a_clear_error(repo: GitRepo, sentry_em
     https = sentry_emulator.url.replace("http://", "https://")
     result = run_cli(["new"], repo.path, env={**sentry_env, "SENTRY_URL": https, "SENTRY_CA_BUNDLE": "/nonexistent/ca.pem"})
     assert result.code == 1 and "/nonexistent/ca.pem" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def self_signed_sentry(tmp_path):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate, answering like Sentry's GET /api/0/."""
+    import http.server
+    import json
+    import ssl
+    import subprocess
+    import threading
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=sentry.internal", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"version": "0", "auth": {"scopes": ["project:releases"]}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", str(cert)
+    server.shutdown()
+
+
+def test_self_hosted_tls_needs_and_accepts_a_ca_bundle(self_signed_sentry) -> None:
+    url, cert = self_signed_sentry
+    refused = SentryClient(url, TOKEN, max_retries=0)
+    with pytest.raises(ConnectionFailed, match="SENTRY_CA_BUNDLE"):
+        refused.get("", Context("read auth info"))
+    trusted = SentryClient(url, TOKEN, ca_bundle=cert, max_retries=0)
+    assert trusted.get("", Context("read auth info")).data["auth"]["scopes"] == ["project:releases"]
