@@ -92,7 +92,7 @@ class SentryClient:
         self.max_retries = max_retries
         self.max_retry_seconds = max_retry_seconds
         self._ca_bundle = ca_bundle
-        self._log = log
+        self.log = log
         self._debug = debug
         self._transport = transport
         self._http: Optional["httpx.Client"] = None
@@ -113,6 +113,10 @@ class SentryClient:
         if self._http is not None:
             self._http.close()
             self._http = None
+
+    @property
+    def read_timeout(self) -> float:
+        return self._timeout[1]
 
     @property
     def can_read(self) -> bool:
@@ -156,8 +160,14 @@ class SentryClient:
         json: Any = None,
         params: Optional[Mapping[str, Any]] = None,
         retry: bool = True,
+        read_timeout: Optional[float] = None,
     ) -> Reply:
-        """Send one request with bounded retries; return the reply or raise an ApiError."""
+        """Send one request with bounded retries; return the reply or raise an ApiError.
+
+        A `read_timeout` longer than the usual one suits requests Sentry takes long to process;
+        such a request is not re-sent after a read timeout (the server may still be working on it),
+        the caller gets a ConnectionFailed with `timed_out` set and decides.
+        """
         if self.dry_run and method != "GET":
             self.plan.append(PlannedRequest(method, path, json, params))
             return Reply(status=0, data=None)
@@ -166,12 +176,14 @@ class SentryClient:
         deadline = time.monotonic() + self.max_retry_seconds
         attempt = 0
         while True:
-            failure, delay = self._attempt(method, path, context, json, params, attempt)
+            failure, delay = self._attempt(method, path, context, json, params, attempt, read_timeout)
             if isinstance(failure, Reply):
                 return failure
+            if read_timeout is not None and getattr(failure, "timed_out", False):
+                raise failure
             if self.dry_run and isinstance(failure, ConnectionFailed):
                 # a plan needs no server: say so once and plan without what it would have told us
-                self._log(f"dry run: {failure}; planning without the server's data")
+                self.log(f"dry run: {failure}; planning without the server's data")
                 self._offline = True
                 return Reply(status=0, data=None)
             attempt += 1
@@ -180,17 +192,21 @@ class SentryClient:
                 if delay > remaining and failure.status == 429:
                     failure = ApiError(f"{failure} (Sentry asked to wait {delay:.0f} s, beyond the retry budget)", 429)
                 raise failure
-            self._log(f"{method} {path}: {failure}; retry {attempt}/{self.max_retries} in {delay:.1f} s")
+            self.log(f"{method} {path}: {failure}; retry {attempt}/{self.max_retries} in {delay:.1f} s")
             self.sleep(delay)
 
     def _attempt(self, method: str, path: str, context: Context, json: Any,
-                 params: Optional[Mapping[str, Any]], attempt: int) -> tuple[Any, float]:
+                 params: Optional[Mapping[str, Any]], attempt: int,
+                 read_timeout: Optional[float] = None) -> tuple[Any, float]:
         import httpx
 
         began = time.monotonic()
+        timeout: Any = httpx.USE_CLIENT_DEFAULT
+        if read_timeout is not None:
+            timeout = httpx.Timeout(read_timeout, connect=self._timeout[0])
         try:
             self.requests_sent += 1
-            response = self._client().request(method, path, json=json, params=params)
+            response = self._client().request(method, path, json=json, params=params, timeout=timeout)
         except httpx.TransportError as exc:
             error = self._transport_error(exc)
             self._debug(f"{method} /api/0/{path} -> {error} ({time.monotonic() - began:.2f} s)")
@@ -218,6 +234,10 @@ class SentryClient:
     def _transport_error(self, exc: Exception) -> ApiError:
         import httpx
 
+        if isinstance(exc, httpx.ReadTimeout):
+            error = ConnectionFailed(f"{self.host} did not answer within the read timeout")
+            error.retryable, error.timed_out = True, True  # type: ignore[attr-defined]
+            return error
         if isinstance(exc, httpx.TimeoutException):
             kind = "timed out"
         elif "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper():
