@@ -276,6 +276,8 @@ def load_settings(
         warnings.append(f"pyproject.toml has no section for environment {environment!r} "
                         f"(known: {', '.join(sorted(env_sections))}); using the base settings")
 
+    file_layer = {**sentryclirc_layer(project_dir), **file_layer}
+
     values: dict[str, Setting] = {}
     for key in KEYS:
         values[key.name] = _resolve(key, flags, environ, file_layer)
@@ -284,6 +286,34 @@ def load_settings(
     if payload:
         _apply_token(values, payload, warnings)
     return Settings(values, warnings, pyproject)
+
+
+# sentry-cli's ini names for the settings we share with it
+_SENTRYCLIRC_KEYS = {("defaults", "url"): "url", ("defaults", "org"): "org", ("defaults", "project"): "projects",
+                     ("defaults", "vcs_remote"): "vcs_remote", ("auth", "token"): "auth_token",
+                     ("http", "max_retries"): "max_retries"}
+
+
+def sentryclirc_layer(start: Path) -> dict[str, Setting]:
+    """Settings from the nearest `.sentryclirc` at or above `start`, for sentry-cli users."""
+    import configparser
+
+    path = next((folder / ".sentryclirc" for folder in [start, *start.parents]
+                 if (folder / ".sentryclirc").is_file()), None)
+    if path is None:
+        return {}
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} cannot be parsed: {str(exc).splitlines()[0]}") from None
+    layer: dict[str, Setting] = {}
+    for (section, option), name in _SENTRYCLIRC_KEYS.items():
+        raw = parser.get(section, option, fallback="").strip()
+        if raw:
+            label = f".sentryclirc [{section}] {option}"
+            layer[name] = Setting(_parse(_BY_NAME[name], raw, f"{path} [{section}] {option}"), label)
+    return layer
 
 
 def _resolve(key: Key, flags: Mapping[str, Any], environ: Mapping[str, str], file_layer: Mapping[str, Setting]) -> Setting:

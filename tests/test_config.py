@@ -104,3 +104,19 @@ def test_org_token_region_url_is_the_api_base(tmp_path: Path) -> None:
                                            "org": "acme"}).encode()).decode()
     settings = load_settings({}, {"SENTRY_AUTH_TOKEN": f"sntrys_{payload}_{'B' * 43}"}, tmp_path)
     assert settings.url == "https://us.sentry.io"
+
+
+def test_sentryclirc_is_read_below_pyproject(tmp_path: Path) -> None:
+    (tmp_path / ".sentryclirc").write_text(
+        "[defaults]\nurl = https://sentry.example.com/\norg = from-rc\nproject = web,worker\n"
+        "[auth]\ntoken = sntryu_" + "d" * 64 + "\n")
+    project = tmp_path / "app"
+    project.mkdir()
+    settings = load_settings({}, {}, project)
+    assert (settings.org, settings.source("org")) == ("from-rc", ".sentryclirc [defaults] org")
+    assert list(settings.projects) == ["web", "worker"]
+    assert settings.url == "https://sentry.example.com"
+    assert settings.describe()["auth_token"]["value"] == "sntryu_***"
+    write_pyproject(project, '[tool.sentry-release]\norg = "from-pyproject"\n')
+    assert load_settings({}, {}, project).org == "from-pyproject"
+    assert load_settings({}, {"SENTRY_ORG": "from-env"}, project).org == "from-env"
