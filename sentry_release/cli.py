@@ -517,8 +517,9 @@ def check(environment: Optional[str], env_file: Optional[str], send_test_event: 
 def main() -> None:
     try:
         cli.main(standalone_mode=False, prog_name="sentry-release")
-    except click.exceptions.Abort:
-        click.echo("sentry-release: aborted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("sentry-release: interrupted; anything already sent stays in Sentry: re-run the same "
+                   "command to finish (it is safe to repeat)", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
@@ -528,6 +529,10 @@ def main() -> None:
     except SentryReleaseError as exc:
         click.echo(f"sentry-release: error: {redact(str(exc))}", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("sentry-release: interrupted", err=True)
-        sys.exit(130)
+    except Exception as exc:  # a bug: one line, token-free; the traceback only when asked for
+        if os.environ.get("SENTRY_RELEASE_DEBUG") == "1":
+            raise
+        detail = redact(" ".join(str(exc).split()))[:300]
+        click.echo(f"sentry-release: internal error: {type(exc).__name__}: {detail} (please report it; "
+                   "SENTRY_RELEASE_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(1)
