@@ -5,8 +5,6 @@ Found by trying to break the tool as a demanding user would; each case is a form
 
 from __future__ import annotations
 
-import http.server
-import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -14,6 +12,7 @@ import pytest
 
 from clirun import run_cli
 from gitrepo import GitRepo
+from stubserver import stub_server
 
 TOKEN = "sntryu_" + "c0ffee" * 10 + "abcd"
 
@@ -37,34 +36,13 @@ def assert_one_line_error(result, code: int, *fragments: str) -> None:
 def web_page() -> Iterator[str]:
     """A server on 127.0.0.1 that is not Sentry: a web page, and a redirect to a login."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._answer()
+    def answer(method: str, path: str) -> tuple[int, dict[str, str], bytes]:
+        if "releases" in path:
+            return 302, {"Location": "/login/"}, b""
+        return 200, {"Content-Type": "text/html"}, b"<!DOCTYPE html><html><body>hello</body></html>"
 
-        def do_POST(self) -> None:
-            self._answer()
-
-        def _answer(self) -> None:
-            if "releases" in self.path:
-                self.send_response(302)
-                self.send_header("Location", "/login/")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            body = b"<!DOCTYPE html><html><body>hello</body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with stub_server(answer) as url:
+        yield url
 
 
 def env_for(url: str) -> dict[str, str]:

@@ -95,36 +95,25 @@ def test_ca_bundle_that_does_not_exist_is_a_clear_error(repo: GitRepo, sentry_em
 @pytest.fixture
 def self_signed_sentry(tmp_path):
     """An HTTPS server on 127.0.0.1 with a self-signed certificate, answering like Sentry's GET /api/0/."""
-    import http.server
     import json
     import ssl
     import subprocess
-    import threading
+
+    from stubserver import stub_server
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
                     "/CN=sentry.internal", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps({"version": "0", "auth": {"scopes": ["project:releases"]}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(method: str, path: str) -> tuple[int, dict[str, str], bytes]:
+        body = json.dumps({"version": "0", "auth": {"scopes": ["project:releases"]}}).encode()
+        return 200, {"Content-Type": "application/json"}, body
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"https://127.0.0.1:{server.server_address[1]}", str(cert)
-    server.shutdown()
+    with stub_server(answer, tls=context) as url:
+        yield url, str(cert)
 
 
 def test_self_hosted_tls_needs_and_accepts_a_ca_bundle(self_signed_sentry) -> None:
