@@ -529,9 +529,6 @@ def main() -> None:
     except SentryReleaseError as exc:
         click.echo(f"sentry-release: error: {redact(str(exc))}", err=True)
         sys.exit(exc.exit_code)
-    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as shell tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(141)
     except Exception as exc:  # a bug: one line, token-free; the traceback only when asked for
         if os.environ.get("SENTRY_RELEASE_DEBUG") == "1":
             raise
