@@ -421,6 +421,8 @@ def deploy(settings: Any, derivation: Any, inputs: DeployInputs, client: SentryC
     options = commit_options(settings)
     started = parse_timestamp(inputs.started_at, "--started-at") if inputs.started_at else None
     finished = parse_timestamp(inputs.finished_at, "--finished-at") if inputs.finished_at else None
+    if started and finished and started > finished:
+        raise UsageError(f"--started-at {inputs.started_at} is after --finished-at {inputs.finished_at}")
     result = DeployResult(target.version, target.web_url, target.projects, environment, dry_run=client.dry_run)
 
     plan = plan_commits(client, target, options, derivation.repo_dir, derivation.head_sha, log)

@@ -83,6 +83,7 @@ class SentryClient:
         log: Log = lambda line: None,
         debug: Log = lambda line: None,
         dry_run: bool = False,
+        pipeline: Optional[str] = None,
         transport: Optional["httpx.BaseTransport"] = None,
     ) -> None:
         self.base_url = url.rstrip("/") + "/api/0/"
@@ -97,6 +98,8 @@ class SentryClient:
         self._transport = transport
         self._http: Optional["httpx.Client"] = None
         self.dry_run = dry_run
+        # SENTRY_PIPELINE names the CI integration in the User-Agent, as sentry-cli does
+        self.user_agent = f"{USER_AGENT} {pipeline}" if pipeline else USER_AGENT
         self._offline = False
         self.plan: list[PlannedRequest] = []
         self.requests_sent = 0
@@ -136,7 +139,7 @@ class SentryClient:
                     verify = ssl.create_default_context(cafile=self._ca_bundle)
                 except (OSError, ssl.SSLError) as exc:
                     raise ConnectionFailed(f"cannot load CA bundle {self._ca_bundle}: {exc}") from None
-            headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+            headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
             if self._token:
                 headers["Authorization"] = f"Bearer {self._token}"
             connect, read = self._timeout

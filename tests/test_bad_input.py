@@ -174,3 +174,10 @@ def test_pyproject_at_the_root_serves_a_subdirectory(repo: GitRepo) -> None:
     repo.commit("init", {"pyproject.toml": '[project]\nname = "shop"\nversion = "3.0.0"\n', "app/x.py": "x"},
                 date="2024-01-16T10:00:00+00:00")
     assert run_cli(["version"], repo.path / "app").stdout == "v3.0.0-20240116\n"
+
+
+def test_deploy_that_finishes_before_it_starts_is_refused(app: GitRepo, sentry_emulator, sentry_env) -> None:
+    result = run_cli(["deploy", "-e", "production", "--started-at", "2024-01-16T10:00:00Z",
+                      "--finished-at", "2024-01-16T09:00:00Z"], app.path, env=sentry_env)
+    assert_one_line_error(result, 2, "--started-at")
+    assert sentry_emulator.requests == []

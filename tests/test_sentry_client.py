@@ -123,3 +123,9 @@ def test_self_hosted_tls_needs_and_accepts_a_ca_bundle(self_signed_sentry) -> No
         refused.get("", Context("read auth info"))
     trusted = SentryClient(url, TOKEN, ca_bundle=cert, max_retries=0)
     assert trusted.get("", Context("read auth info")).data["auth"]["scopes"] == ["project:releases"]
+
+
+def test_sentry_pipeline_names_the_integration_in_the_user_agent(repo: GitRepo, sentry_emulator, sentry_env) -> None:
+    repo.commit("init", {"VERSION": "1.0.0"})
+    run_cli(["new"], repo.path, env={**sentry_env, "SENTRY_PIPELINE": "github-action/1.2"})
+    assert sentry_emulator.requests[0].headers["user-agent"] == "sentry-release/0.1.0 github-action/1.2"
