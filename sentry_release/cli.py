@@ -105,13 +105,8 @@ def make_client(settings: Any, out: Output, dry_run: bool = False) -> Any:
                         pipeline=os.environ.get("SENTRY_PIPELINE", "").strip() or None)
 
 
-def derive(settings: Any, out: Output, network: bool = False) -> Any:
+def derive(settings: Any, out: Output) -> Any:
     from sentry_release.derive import derive_release
-
-    if network:
-        from sentry_release.sentry import preload
-
-        preload()
 
     return derive_release(settings, Path.cwd(), os.environ, out.log)
 
@@ -478,11 +473,14 @@ def finalize(released: Optional[str], dry_run: bool, **params: Any) -> None:
 
 def _run_step(params: dict[str, Any], dry_run: bool, step: Callable[..., Any]) -> None:
     """Settings, release name and one client around a single API step; then the result."""
+    from sentry_release.sentry import preload
+
+    preload()
     out = make_output(params)
     settings = load(params)
     for warning in settings.warnings:
         out.log(f"warning: {warning}")
-    derivation = derive(settings, out, network=True)
+    derivation = derive(settings, out)
     with make_client(settings, out, dry_run) as client:
         result = step(settings, derivation, client, out.log)
         if dry_run:

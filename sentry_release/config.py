@@ -11,7 +11,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from sentry_release.errors import ConfigError
 from sentry_release.naming import DEFAULT_TEMPLATE
@@ -198,9 +198,6 @@ class Settings:
         values = dict(self._values)
         values[name] = Setting(value, source)
         return Settings(values, self.warnings, self.pyproject)
-
-    def items(self) -> Iterator[tuple[str, Setting]]:
-        return iter(self._values.items())
 
     def describe(self) -> dict[str, dict[str, Any]]:
         """Every effective value with its source, the token masked."""

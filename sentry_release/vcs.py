@@ -25,10 +25,6 @@ class Repo:
     root: Path
     shallow: bool
 
-    @property
-    def working_tree_dir(self) -> str:
-        return str(self.root)
-
 
 @dataclass(frozen=True)
 class Head:

@@ -11,7 +11,7 @@ import pytest
 from runners.fixtures import APP_RELEASE, make_app_repo, wheelhouse  # noqa: F401
 from runners.support import (
     HERE, ROOT, base_env, describe, dotenv_values, fill, gitlab_dotenv_problems, job_lines,
-    pip_offline_env, require_tool, run_timed,
+    pip_offline_env, require_tool, run_timed, TEMPLATE_INCLUDE, COMPONENT_INCLUDE,
 )
 
 pytestmark = pytest.mark.runners
@@ -19,15 +19,6 @@ pytestmark = pytest.mark.runners
 PIPELINES = HERE / "gitlab"
 GITLAB_REMOTE = "git@gitlab.example.com:acme/shop.git"
 
-# The documented pipelines include the files from a project; the test repo holds them itself.
-TEMPLATE_INCLUDE = (
-    "  - project: my-group/sentry-release\n    ref: v0.1.0\n    file: .gitlab-ci-template.yml\n",
-    "  - local: .gitlab-ci-template.yml\n",
-)
-COMPONENT_INCLUDE = (
-    "$CI_SERVER_FQDN/my-group/sentry-release/sentry-release@0.1.0",
-    "$CI_SERVER_FQDN/$CI_PROJECT_PATH/sentry-release@$CI_COMMIT_SHA",
-)
 
 
 def run_pipeline(app: Path, tmp: Path, emu, wheels: Path):

@@ -24,7 +24,8 @@ from gitrepo import GitRepo
 from runners.fixtures import action_copy, wheelhouse  # noqa: F401  (session fixtures)
 from runners.support import (
     HERE, ROOT, base_env, describe, dotenv_values, fill, gitlab_dotenv_problems,
-    job_lines, pip_offline_env, require_tool, run_act, run_timed, step_lines,
+    job_lines, pip_offline_env, require_tool, run_act, run_timed, step_lines, TEMPLATE_INCLUDE,
+    COMPONENT_INCLUDE,
 )
 
 from .harness import Project, SentryApi, SentryServer
@@ -33,14 +34,6 @@ pytestmark = pytest.mark.e2e
 
 GITHUB_REMOTE = "https://github.com/acme/shop.git"
 GITLAB_REMOTE = "git@gitlab.example.com:acme/shop.git"
-TEMPLATE_INCLUDE = (
-    "  - project: my-group/sentry-release\n    ref: v0.1.0\n    file: .gitlab-ci-template.yml\n",
-    "  - local: .gitlab-ci-template.yml\n",
-)
-COMPONENT_INCLUDE = (
-    "$CI_SERVER_FQDN/my-group/sentry-release/sentry-release@0.1.0",
-    "$CI_SERVER_FQDN/$CI_PROJECT_PATH/sentry-release@$CI_COMMIT_SHA",
-)
 
 
 def app_repo(path: Path, project: Project, files: Dict[str, str], remote: str) -> GitRepo:

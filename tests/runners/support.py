@@ -176,3 +176,14 @@ def run_act(app: Path, workflow: str, tmp: Path, action: Path, secrets: Mapping[
     for name, value in variables.items():
         args += ["--var", f"{name}={value}"]
     return run_timed(args, cwd=app, env=base_env(home), timeout=timeout)
+
+
+# The documented pipelines include our files from a project; a test repo holds them itself.
+TEMPLATE_INCLUDE = (
+    "  - project: my-group/sentry-release\n    ref: v0.1.0\n    file: .gitlab-ci-template.yml\n",
+    "  - local: .gitlab-ci-template.yml\n",
+)
+COMPONENT_INCLUDE = (
+    "$CI_SERVER_FQDN/my-group/sentry-release/sentry-release@0.1.0",
+    "$CI_SERVER_FQDN/$CI_PROJECT_PATH/sentry-release@$CI_COMMIT_SHA",
+)
