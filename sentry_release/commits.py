@@ -708,3 +708,9 @@ def _find_previous(
         raise GitError(message)
     notes.append(f"{message.split(';')[0]}; --ignore-missing: using the newest commits instead")
     return None
+
+
+def is_rollback(repo_dir: Path, head: str, previous: str) -> bool:
+    """Whether `head` is an older commit on the line `previous` came from (deploying it goes back)."""
+    resolved = _resolve_commit(Path(repo_dir), previous)
+    return resolved is not None and resolved != head and _is_ancestor(Path(repo_dir), head, resolved)

@@ -1,28 +1,22 @@
-"""One settings object; every value remembers where it came from.
+"""One typed, frozen settings object, built once per command; every value remembers where it came from.
 
-Precedence: command-line flag > environment variable > pyproject.toml
-([tool.sentry-release], then its environments.<name> section) > org auth token payload > default.
+Precedence, written down once (`resolve_settings`):
+command-line flag > environment variable > pyproject.toml ([tool.sentry-release], then its
+environments.<name> section) > .sentryclirc > org auth token payload > the CI run's facts > default.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-from sentry_release.errors import ConfigError
-from sentry_release.naming import DEFAULT_TEMPLATE
+from sentry_release import config_files
+from sentry_release.ci import CIFacts, detect_ci
+from sentry_release.errors import ConfigError, UsageError
+from sentry_release.naming import DEFAULT_TEMPLATE, validate_environment
 
 DEFAULT_URL = "https://sentry.io"
-
-
-@dataclass(frozen=True)
-class Setting:
-    value: Any
-    source: str
 
 
 def _positive_int(raw: Any) -> int:
@@ -51,7 +45,7 @@ def _positive_float(raw: Any) -> float:
     return value
 
 
-def _bool(raw: Any) -> bool:
+def parse_bool(raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw
     text = str(raw).strip().lower()
@@ -77,7 +71,7 @@ def _text(raw: Any) -> str:
     return raw
 
 
-def _split_list(raw: Any) -> list[str]:
+def _split_list(raw: Any) -> tuple[str, ...]:
     """A list, or a string of comma- or space-separated words; each item may hold commas too."""
     if isinstance(raw, (list, tuple)):
         if not all(isinstance(item, str) for item in raw):
@@ -85,7 +79,7 @@ def _split_list(raw: Any) -> list[str]:
         raw = " ".join(raw)
     elif not isinstance(raw, str):
         raise ValueError(f"{raw!r} must be text or a list of text")
-    return [item for item in raw.replace(",", " ").split() if item]
+    return tuple(item for item in raw.replace(",", " ").split() if item)
 
 
 def _token(raw: Any) -> str:
@@ -120,13 +114,19 @@ class Key:
     default: Any = None
     parse: Callable[[Any], Any] = _text
     secret: bool = False
+    flag: Optional[str] = None          # the command-line spelling, when not --<name>
+
+    @property
+    def flag_name(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
 
 
 KEYS: tuple[Key, ...] = (
     Key("url", ("SENTRY_URL",), "url", DEFAULT_URL, _url),
     Key("auth_token", ("SENTRY_AUTH_TOKEN",), None, None, _token, secret=True),
     Key("org", ("SENTRY_ORG",), "org"),
-    Key("projects", ("SENTRY_PROJECT",), "projects", (), _split_list),
+    Key("projects", ("SENTRY_PROJECT",), "projects", (), _split_list, flag="--project"),
+    Key("environment", ("SENTRY_ENVIRONMENT",), None),
     Key("release", ("SENTRY_RELEASE",), None),
     Key("release_prefix", (), "release-prefix", ""),
     Key("template", (), "template", DEFAULT_TEMPLATE),
@@ -135,22 +135,78 @@ KEYS: tuple[Key, ...] = (
         _choice("auto", "tag", "pyproject", "setup.cfg", "package.json", "version")),
     Key("date_source", (), "date-source", "commit", _choice("commit", "now", "pipeline")),
     Key("vcs_remote", ("SENTRY_VCS_REMOTE",), "vcs-remote", "origin"),
-    Key("fetch", (), "fetch", True, _bool),
+    Key("fetch", (), "fetch", True, parse_bool, flag="--no-fetch"),
     Key("commits", (), "commits", "auto", _choice("auto", "local", "skip")),
     Key("initial_depth", (), "initial-depth", 20, _positive_int),
-    Key("paths", (), "paths", (), _split_list),
-    Key("ignore_missing", (), "ignore-missing", False, _bool),
-    Key("finalize", (), "finalize", True, _bool),
+    Key("paths", (), "paths", (), _split_list, flag="--path"),
+    Key("ignore_missing", (), "ignore-missing", False, parse_bool),
+    Key("finalize", (), "finalize", True, parse_bool),
+    Key("deploy_name", (), None),
     Key("deploy_url", (), "deploy-url"),
     Key("env_file", (), "env-file"),
-    Key("env_keys", (), "env-keys", ("RELEASE",), _split_list),
-    Key("dotenv", (), "dotenv", "sentry-release.env"),
+    Key("env_keys", (), "env-keys", ("RELEASE",), _split_list, flag="--env-key"),
+    Key("dotenv", (), "dotenv"),
     Key("max_retries", ("SENTRY_HTTP_MAX_RETRIES",), "http-max-retries", 5, _positive_int),
     Key("timeout", ("SENTRY_HTTP_TIMEOUT",), "http-timeout", 30.0, _positive_float),
     Key("ca_bundle", ("SENTRY_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"), "ca-bundle"),
+    Key("pipeline", ("SENTRY_PIPELINE",), None),
 )
 _BY_NAME = {key.name: key for key in KEYS}
 _TOML_KEYS = {key.toml: key for key in KEYS if key.toml}
+GITLAB_DOTENV_DEFAULT = "sentry-release.env"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective configuration of one command. `source(name)` tells where a value came from."""
+
+    url: str
+    auth_token: Optional[str]
+    org: Optional[str]
+    projects: tuple[str, ...]
+    environment: Optional[str]
+    release: Optional[str]
+    release_prefix: str
+    template: str
+    base_version: Optional[str]
+    version_source: str
+    date_source: str
+    vcs_remote: str
+    fetch: bool
+    commits: str
+    initial_depth: int
+    paths: tuple[str, ...]
+    ignore_missing: bool
+    finalize: bool
+    deploy_name: Optional[str]
+    deploy_url: Optional[str]
+    env_file: Optional[str]
+    env_keys: tuple[str, ...]
+    dotenv: Optional[str]              # the GitLab dotenv report; None outside GitLab unless asked for
+    max_retries: int
+    timeout: float
+    ca_bundle: Optional[str]
+    pipeline: Optional[str]            # SENTRY_PIPELINE: names the CI integration in the User-Agent
+    ci: CIFacts = field(default_factory=CIFacts)
+    project_dir: Path = Path(".")
+    pyproject: Optional[Path] = None
+    known_environments: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def source(self, name: str) -> str:
+        return self.sources.get(name, "default")
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """Every effective value with its source, the token masked."""
+        shown: dict[str, dict[str, Any]] = {}
+        for key in KEYS:
+            value = getattr(self, key.name)
+            if key.secret:
+                value = mask_token(value)
+            shown[key.name] = {"value": list(value) if isinstance(value, tuple) else value,
+                               "source": self.source(key.name)}
+        return shown
 
 
 def mask_token(token: Optional[str]) -> Optional[str]:
@@ -163,85 +219,65 @@ def mask_token(token: Optional[str]) -> Optional[str]:
     return "***"
 
 
-def parse_org_token(token: Optional[str]) -> Optional[dict[str, Any]]:
-    """The payload of an org auth token (`sntrys_<base64 JSON>_<secret>`), or None."""
-    if not token or not token.startswith("sntrys_") or token.count("_") != 2:
-        return None
-    encoded = token.split("_")[1]
-    try:
-        payload = json.loads(base64.b64decode(encoded + "=" * (-len(encoded) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    if not isinstance(payload, dict) or not payload.get("iat"):
-        return None
-    return payload
+@dataclass(frozen=True)
+class _Value:
+    value: Any
+    source: str
 
 
-class Settings:
-    """Effective configuration. Attribute access gives values; `source(name)` tells where from."""
+def resolve_settings(flags: Mapping[str, Any], environ: Mapping[str, str], project_dir: Path) -> Settings:
+    """Every setting from `flags` (setting name -> command-line value, None when not given),
+    `environ`, the CI run, pyproject.toml, .sentryclirc and the org token, in that precedence."""
+    ci = detect_ci(environ)
+    pyproject = config_files.read_pyproject(project_dir)
+    environment = _environment(flags, environ, ci)
+    known = tuple(sorted(pyproject.environments))
+    if environment.value and known and environment.value not in known:
+        raise UsageError(
+            f"environment {environment.value!r} (from {environment.source}) has no section in "
+            f"{pyproject.path}; known: {', '.join(known)} (add an empty "
+            f"[tool.sentry-release.environments.{environment.value}] to declare it)")
+    files = _file_layer(pyproject, project_dir, environment.value)
 
-    def __init__(self, values: Mapping[str, Setting], warnings: list[str], pyproject: Optional[Path]) -> None:
-        self._values = dict(values)
-        self.warnings = warnings
-        self.pyproject = pyproject
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name].value
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def source(self, name: str) -> str:
-        return self._values[name].source
-
-    def with_value(self, name: str, value: Any, source: str) -> "Settings":
-        values = dict(self._values)
-        values[name] = Setting(value, source)
-        return Settings(values, self.warnings, self.pyproject)
-
-    def describe(self) -> dict[str, dict[str, Any]]:
-        """Every effective value with its source, the token masked."""
-        shown: dict[str, dict[str, Any]] = {}
-        for name, setting in self._values.items():
-            value = mask_token(setting.value) if _BY_NAME.get(name, Key(name)).secret else setting.value
-            if isinstance(value, tuple):
-                value = list(value)
-            shown[name] = {"value": value, "source": setting.source}
-        return shown
+    values: dict[str, _Value] = {"environment": environment}
+    for key in KEYS:
+        if key.name not in values:
+            values[key.name] = _resolve(key, flags, environ, files)
+    warnings: list[str] = []
+    payload = config_files.parse_org_token(values["auth_token"].value)
+    if payload:
+        _apply_token(values, config_files.token_values(payload), warnings)
+    _apply_ci(values, ci, flags)
+    return Settings(
+        **{name: item.value for name, item in values.items()},
+        ci=ci, project_dir=project_dir, pyproject=pyproject.path, known_environments=known,
+        warnings=tuple(warnings), sources={name: item.source for name, item in values.items()},
+    )
 
 
-def find_pyproject(start: Path) -> Optional[Path]:
-    """The nearest pyproject.toml from `start` upwards, not beyond the repository root."""
-    for folder in [start, *start.parents]:
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-        if (folder / ".git").exists():
-            return None
-    return None
+def _environment(flags: Mapping[str, Any], environ: Mapping[str, str], ci: CIFacts) -> _Value:
+    """flag > $SENTRY_ENVIRONMENT > the CI's environment name; trimmed and checked as Sentry would."""
+    for raw, source in ((flags.get("environment"), "--environment"),
+                        (environ.get("SENTRY_ENVIRONMENT"), "$SENTRY_ENVIRONMENT"),
+                        (ci.environment, f"{ci.provider} CI environment")):
+        if raw is not None and str(raw).strip():
+            return _Value(validate_environment(str(raw)), source)
+        if raw is not None and source == "--environment":
+            validate_environment(str(raw))  # an explicit empty -e is an error, not "none"
+    return _Value(None, "default")
 
 
-def _tool_section(pyproject: Optional[Path]) -> dict[str, Any]:
-    if pyproject is None:
-        return {}
-    from sentry_release.versions import read_toml
-
-    section = read_toml(pyproject).get("tool", {}).get("sentry-release", {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"{pyproject}: [tool.sentry-release] must be a table")
-    return section
-
-
-def _toml_layer(section: Mapping[str, Any], label: str, allow_environments: bool) -> dict[str, Setting]:
-    layer: dict[str, Setting] = {}
-    for toml_key, raw in section.items():
-        if toml_key == "environments" and allow_environments:
-            continue
+def _file_layer(pyproject: config_files.Pyproject, project_dir: Path,
+                environment: Optional[str]) -> dict[str, _Value]:
+    layer: dict[str, _Value] = {}
+    for name, raw in config_files.read_sentryclirc(project_dir).items():
+        layer[name] = _Value(_parse(_BY_NAME[name], raw.value, raw.where), raw.label)
+    for toml_key, raw, label, where in config_files.section_values(pyproject, environment).values():
         key = _TOML_KEYS.get(toml_key)
         if key is None:
             allowed = ", ".join(sorted(_TOML_KEYS))
             raise ConfigError(f"{label}: unknown key {toml_key!r}; known keys: {allowed}")
-        layer[key.name] = Setting(_parse(key, raw, f"{label} {toml_key}"), label)
+        layer[key.name] = _Value(_parse(key, raw, where), label)
     return layer
 
 
@@ -252,91 +288,42 @@ def _parse(key: Key, raw: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def load_settings(
-    flags: Mapping[str, Any],
-    environ: Mapping[str, str],
-    project_dir: Path,
-    environment: Optional[str] = None,
-) -> Settings:
-    """Resolve every key. `flags` maps key names to command-line values (None when not given)."""
-    pyproject = find_pyproject(project_dir)
-    section = _tool_section(pyproject)
-    file_layer = _toml_layer(section, "pyproject.toml [tool.sentry-release]", allow_environments=True)
-    env_sections = section.get("environments", {})
-    if not isinstance(env_sections, dict) or not all(isinstance(v, dict) for v in env_sections.values()):
-        raise ConfigError(f"{pyproject}: [tool.sentry-release.environments] must hold one table per environment")
-    warnings: list[str] = []
-    if environment and environment in env_sections:
-        label = f"pyproject.toml [tool.sentry-release.environments.{environment}]"
-        file_layer.update(_toml_layer(env_sections[environment], label, allow_environments=False))
-    elif environment and env_sections:
-        warnings.append(f"pyproject.toml has no section for environment {environment!r} "
-                        f"(known: {', '.join(sorted(env_sections))}); using the base settings")
-
-    file_layer = {**sentryclirc_layer(project_dir), **file_layer}
-
-    values: dict[str, Setting] = {}
-    for key in KEYS:
-        values[key.name] = _resolve(key, flags, environ, file_layer)
-
-    payload = parse_org_token(values["auth_token"].value)
-    if payload:
-        _apply_token(values, payload, warnings)
-    return Settings(values, warnings, pyproject)
-
-
-# sentry-cli's ini names for the settings we share with it
-_SENTRYCLIRC_KEYS = {("defaults", "url"): "url", ("defaults", "org"): "org", ("defaults", "project"): "projects",
-                     ("defaults", "vcs_remote"): "vcs_remote", ("auth", "token"): "auth_token",
-                     ("http", "max_retries"): "max_retries"}
-
-
-def sentryclirc_layer(start: Path) -> dict[str, Setting]:
-    """Settings from the nearest `.sentryclirc` at or above `start`, for sentry-cli users."""
-    import configparser
-
-    path = next((folder / ".sentryclirc" for folder in [start, *start.parents]
-                 if (folder / ".sentryclirc").is_file()), None)
-    if path is None:
-        return {}
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} cannot be parsed: {str(exc).splitlines()[0]}") from None
-    layer: dict[str, Setting] = {}
-    for (section, option), name in _SENTRYCLIRC_KEYS.items():
-        raw = parser.get(section, option, fallback="").strip()
-        if raw:
-            label = f".sentryclirc [{section}] {option}"
-            layer[name] = Setting(_parse(_BY_NAME[name], raw, f"{path} [{section}] {option}"), label)
-    return layer
-
-
-def _resolve(key: Key, flags: Mapping[str, Any], environ: Mapping[str, str], file_layer: Mapping[str, Setting]) -> Setting:
+def _resolve(key: Key, flags: Mapping[str, Any], environ: Mapping[str, str],
+             files: Mapping[str, _Value]) -> _Value:
     flag_value = flags.get(key.name)
     if flag_value not in (None, (), []):
-        flag = "--" + key.name.replace("_", "-")
-        return Setting(_parse(key, flag_value, flag), flag)
+        return _Value(_parse(key, flag_value, key.flag_name), key.flag_name)
     for var in key.env:
         if environ.get(var, "").strip():
-            return Setting(_parse(key, environ[var], f"${var}"), f"${var}")
-    if key.name in file_layer:
-        return file_layer[key.name]
-    return Setting(key.default, "default")
+            return _Value(_parse(key, environ[var], f"${var}"), f"${var}")
+    if key.name in files:
+        return files[key.name]
+    return _Value(key.default, "default")
 
 
-def _apply_token(values: dict[str, Setting], payload: Mapping[str, Any], warnings: list[str]) -> None:
-    # region_url is where this org's API lives (us.sentry.io, de.sentry.io); url is the web UI
-    for name, field in (("org", "org"), ("url", "region_url" if payload.get("region_url") else "url")):
-        embedded = payload.get(field)
-        if not embedded:
-            continue
+def _apply_token(values: dict[str, _Value], embedded: Mapping[str, str], warnings: list[str]) -> None:
+    for name, value in embedded.items():
         current = values[name]
         if current.source == "default" or current.value in (None, ""):
-            values[name] = Setting(str(embedded).rstrip("/") if name == "url" else str(embedded), "org auth token")
-        elif str(current.value).rstrip("/") != str(embedded).rstrip("/"):
+            values[name] = _Value(value, "org auth token")
+        elif str(current.value).rstrip("/") != value.rstrip("/"):
             warnings.append(
-                f"{name} {current.value!r} (from {current.source}) differs from {embedded!r} embedded in the "
+                f"{name} {current.value!r} (from {current.source}) differs from {value!r} embedded in the "
                 f"org auth token; the token only works for its own {'organization' if name == 'org' else 'server'}"
             )
+
+
+def _apply_ci(values: dict[str, _Value], ci: CIFacts, flags: Mapping[str, Any]) -> None:
+    """The CI run's facts fill what nothing else set: deploy name and URL, the GitLab dotenv report."""
+    if values["deploy_name"].value is None and ci.deploy_name:
+        values["deploy_name"] = _Value(ci.deploy_name, f"{ci.provider} CI run id")
+    if values["deploy_url"].value is None:
+        if ci.environment_url:
+            values["deploy_url"] = _Value(ci.environment_url, f"{ci.provider} CI environment URL")
+        elif ci.run_url:
+            values["deploy_url"] = _Value(ci.run_url, f"{ci.provider} CI run URL")
+    dotenv = values["dotenv"]
+    if ci.provider == "gitlab" and dotenv.value is None:
+        values["dotenv"] = _Value(GITLAB_DOTENV_DEFAULT, "default in GitLab CI")
+    elif ci.provider != "gitlab" and dotenv.value is not None and flags.get("dotenv") is None:
+        values["dotenv"] = _Value(None, f"not in GitLab CI ({dotenv.source} names {dotenv.value})")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
@@ -31,6 +30,10 @@ class GitError(SentryReleaseError):
     """Git could not answer (not a repository, missing commit, shallow history)."""
 
 
+class NameCollision(SentryReleaseError):
+    """The release name already belongs to another commit."""
+
+
 class WriteBackError(SentryReleaseError):
     """Writing the release name into a file failed; the old file is left intact."""
 
@@ -38,10 +41,12 @@ class WriteBackError(SentryReleaseError):
 class ApiError(SentryReleaseError):
     """Sentry answered with an error, or could not be reached."""
 
-    def __init__(self, message: str, status: int | None = None, retryable: bool | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, retryable: bool | None = None,
+                 timed_out: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable  # None: unknown; the client sets it for what it saw
+        self.timed_out = timed_out  # no answer within the read timeout: the server may still be working
 
 
 class AuthError(ApiError):

@@ -182,7 +182,7 @@ class SentryClient:
             failure, delay = self._attempt(method, path, context, json, params, attempt, read_timeout)
             if isinstance(failure, Reply):
                 return failure
-            if read_timeout is not None and getattr(failure, "timed_out", False):
+            if read_timeout is not None and failure.timed_out:
                 raise failure
             if self.dry_run and isinstance(failure, ConnectionFailed):
                 # a plan needs no server: say so once and plan without what it would have told us
@@ -238,9 +238,8 @@ class SentryClient:
         import httpx
 
         if isinstance(exc, httpx.ReadTimeout):
-            error = ConnectionFailed(f"{self.host} did not answer within the read timeout")
-            error.retryable, error.timed_out = True, True  # type: ignore[attr-defined]
-            return error
+            return ConnectionFailed(f"{self.host} did not answer within the read timeout", retryable=True,
+                                    timed_out=True)
         if isinstance(exc, httpx.TimeoutException):
             kind = "timed out"
         elif "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper():

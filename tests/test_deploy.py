@@ -40,20 +40,30 @@ def test_first_deploy_with_local_history(shop: GitRepo, sentry_emulator, sentry_
     assert [c["id"] for c in commits][:3] == shop.git("rev-list", "HEAD", "-n", "3").split()
     assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1
     assert (shop.path / ".env").read_text() == "RELEASE=v1.0.0-20240116\n"
-    # create, previous-with-commits, commits + finalize in one PUT, deploy: over one connection
-    methods = [(r.method, r.path.split("/releases/")[-1]) for r in sentry_emulator.requests]
-    assert [m for m, _ in methods] == ["GET", "POST", "GET", "PUT", "POST"], methods
+    # repos, production's releases, create, commits, deploy, finalize last: over one connection
+    methods = [(r.method, r.path.split("/api/0/")[-1]) for r in sentry_emulator.requests]
+    assert methods == [
+        ("GET", "organizations/acme/repos/"), ("GET", "projects/acme/shop/releases/"),
+        ("POST", "organizations/acme/releases/"), ("PUT", "organizations/acme/releases/v1.0.0-20240116/"),
+        ("POST", "organizations/acme/releases/v1.0.0-20240116/deploys/"),
+        ("PUT", "organizations/acme/releases/v1.0.0-20240116/"),
+    ], methods
+    assert sentry_emulator.requests_to("POST", "/releases/")[0].json["ref"] == shop.head()
+    assert "dateReleased" not in sentry_emulator.requests_to("PUT")[0].json
+    assert sentry_emulator.requests_to("PUT")[1].json.keys() == {"dateReleased"}
     assert sentry_emulator.connection_count == 1
 
 
-def test_repository_integration_sends_refs_in_three_requests(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+def test_repository_integration_sends_refs_after_the_identity_check(shop: GitRepo, sentry_emulator,
+                                                                     sentry_env) -> None:
     sentry_emulator.add_repo("acme", "acme/shop", url="https://github.com/acme/shop")
     result = deploy(shop, sentry_env)
     assert result.code == 0, result.stderr
-    posts = sentry_emulator.requests_to("POST", "/releases/")
-    assert posts[0].json["refs"] == [{"repository": "acme/shop", "commit": shop.head(), "previousCommit": None}]
-    assert "dateReleased" in posts[0].json
-    assert len(sentry_emulator.requests) == 3
+    create = sentry_emulator.requests_to("POST", "/releases/")[0].json
+    assert "refs" not in create and "dateReleased" not in create
+    refs = sentry_emulator.requests_to("PUT")[0].json
+    assert refs == {"refs": [{"repository": "acme/shop", "commit": shop.head(), "previousCommit": None}]}
+    assert len(sentry_emulator.requests) == 6
     assert json.loads(result.stdout)["commits_source"].startswith("repository integration 'acme/shop'")
 
 
@@ -71,7 +81,7 @@ def test_rerun_creates_no_second_deploy(shop: GitRepo, sentry_emulator, sentry_e
     assert first.code == second.code == 0, second.stderr
     deploys = sentry_emulator.deploys("acme", "v1.0.0-20240116")
     assert len(deploys) == 1 and deploys[0]["name"] == "github-777"
-    assert "already recorded" in second.stderr
+    assert "already is production's newest deploy; not adding another" in second.stderr
     assert json.loads(second.stdout)["deploy_created"] is False
 
 
@@ -291,6 +301,6 @@ def test_slow_commit_storage_is_waited_for_not_resent(shop: GitRepo, sentry_emul
     result = deploy(shop, {**sentry_env, "SENTRY_HTTP_TIMEOUT": "1"})
     assert result.code == 0, result.stderr
     assert "watching the release" in result.stderr
-    assert len(sentry_emulator.requests_to("PUT")) == 1
+    assert len([put for put in sentry_emulator.requests_to("PUT") if "commits" in put.json]) == 1
     assert len(sentry_emulator.commits("acme", "v1.0.0-20240116")) == 4
     assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1

@@ -50,8 +50,8 @@ def test_set_commits_explicit_range_and_clear(repo: GitRepo, sentry_emulator, se
     sentry_emulator.add_repo("acme", "acme/shop", url="https://github.com/acme/shop")
     result = run_cli(["set-commits", "--commit", "acme/shop@aaaa..bbbb"], repo.path, env=sentry_env)
     assert result.code == 0, result.stderr
-    post = sentry_emulator.requests_to("POST")[0].json
-    assert post["refs"] == [{"repository": "acme/shop", "commit": "bbbb", "previousCommit": "aaaa"}]
+    put = sentry_emulator.requests_to("PUT")[0].json
+    assert put["refs"] == [{"repository": "acme/shop", "commit": "bbbb", "previousCommit": "aaaa"}]
     cleared = run_cli(["set-commits", "--clear"], repo.path, env=sentry_env)
     assert cleared.code == 0, cleared.stderr
     assert sentry_emulator.requests_to("PUT")[-1].json == {"refs": []}

@@ -364,6 +364,8 @@ class Api:
             (release + "/commitfiles/", {"GET": Api.list_commitfiles}, RELEASE_SCOPES),
             (release + "/previous-with-commits/", {"GET": Api.previous_with_commits}, RELEASE_SCOPES),
             (r"/api/0/projects/(?P<org>[^/]+)/(?P<project>[^/]+)/", {"GET": Api.get_project}, PROJECT_SCOPES),
+            (r"/api/0/projects/(?P<org>[^/]+)/(?P<project>[^/]+)/releases/", {"GET": Api.list_project_releases},
+             RELEASE_SCOPES),
         ]
         return [Route(re.compile(pattern + r"\Z"), handlers, scopes) for pattern, handlers, scopes in table]
 
@@ -500,6 +502,22 @@ class Api:
             and (not environments or any(deploy.environment in environments for deploy in release.deploys))
         ]
         releases.sort(key=lambda release: (release.date_created, release.id), reverse=True)
+        return self._page(request, [release.to_json() for release in releases])
+
+    def list_project_releases(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
+        """One project's releases; with `environment`, only those deployed there, newest release date first
+        (COALESCE(dateReleased, dateCreated), as 23.7.1 orders them: not by deploy time)."""
+        org = self.check_org(caller, params["org"])
+        project = next((p for p in self.store.org_projects(org) if p.slug == params["project"]), None)
+        if project is None or not caller.can_access(project):
+            raise detail(404, NOT_FOUND)
+        environments = {value for key, value in request.query if key == "environment"}
+        releases = [
+            release for release in self.store.org_releases(org)
+            if project in release.projects
+            and (not environments or any(deploy.environment in environments for deploy in release.deploys))
+        ]
+        releases.sort(key=lambda release: (release.sort_date, release.id), reverse=True)
         return self._page(request, [release.to_json() for release in releases])
 
     def _project_filter(self, org: Organization, caller: Caller, query: Sequence[tuple[str, str]]) -> list[Project]:
