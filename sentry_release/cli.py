@@ -417,10 +417,17 @@ def check(env_file: Optional[str], send_test_event: bool, **params: Any) -> None
     """
     from sentry_release.check import run_check_command
 
+    from sentry_release.errors import UsageError
+
     environment = params.pop("environment")
 
     def load(given: dict[str, Any], chosen: Optional[str]) -> Settings:
-        return load_settings({**given, "environment": chosen})
+        try:
+            return load_settings({**given, "environment": chosen})
+        except UsageError:
+            if chosen == environment or chosen == os.environ.get("SENTRY_ENVIRONMENT"):
+                raise
+            return load_settings(given)  # the app's own ENVIRONMENT is bad: the checklist reports it
 
     sys.exit(run_check_command(load, make_output(params), params, environment, env_file, send_test_event))
 
