@@ -112,7 +112,7 @@ def stored_commit_list(client: SentryClient, target: ReleaseTarget) -> list[JSON
 
 def as_upload(stored: JSON, repository: str) -> JSON:
     """A commit Sentry already holds, in the form an upload takes (its files stay stored)."""
-    author = stored.get("author") if isinstance(stored.get("author"), dict) else {}
+    author: JSON = stored["author"] if isinstance(stored.get("author"), dict) else {}
     commit: JSON = {"id": stored["id"], "repository": repository} if repository else {"id": stored["id"]}
     for key, value in (("author_name", author.get("name")), ("author_email", author.get("email")),
                        ("message", stored.get("message"))):
