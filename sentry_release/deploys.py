@@ -37,10 +37,15 @@ def deploy_body(target: ReleaseTarget, environment: str, *, name: Optional[str],
 def record_deploy(client: SentryClient, target: ReleaseTarget, body: JSON, release: Release,
                   history: History, log: Log) -> DeployRecord:
     """Post the deploy unless it is a re-run. A lost answer is looked for before each re-send."""
-    existing = _rerun_of(client, target, body, release, history)
+    if history.newest is not None and history.newest.version == target.version:
+        log(f"{target.version} already is {body['environment']}'s newest deploy (id {history.newest.deploy_id}); "
+            "not adding another (a re-run)")
+        return DeployRecord(history.newest.deploy_id, False)
+    existing = _same_run_deploy(client, target, body, release)
     if existing is not None:
-        log(existing[1])
-        return DeployRecord(_id(existing[0]), False)
+        log(f"deploy {body.get('name')} to {body['environment']} is already recorded (id {existing.get('id')}); "
+            "not adding another (a re-run of the same CI run)")
+        return DeployRecord(_id(existing), False)
     for attempt in range(client.max_retries + 1):
         try:
             reply = client.request("POST", target.path + "deploys/", target.context("record a deploy of"),
@@ -58,21 +63,13 @@ def record_deploy(client: SentryClient, target: ReleaseTarget, body: JSON, relea
     raise AssertionError("unreachable")
 
 
-def _rerun_of(client: SentryClient, target: ReleaseTarget, body: JSON, release: Release,
-              history: History) -> Optional[tuple[Optional[JSON], str]]:
+def _same_run_deploy(client: SentryClient, target: ReleaseTarget, body: JSON, release: Release) -> Optional[JSON]:
     environment, name = body["environment"], body.get("name")
-    if history.is_newest(target.version):
-        return None, (f"{target.version} already is {environment}'s newest deploy; not adding another "
-                      "(a re-run)")
     if not name or release.deploy_count == 0:
         return None
     if _same_run(release.last_deploy, environment, name):
-        found: Optional[JSON] = release.last_deploy
-    else:
-        found = _find(client, target, lambda d: _same_run(d, environment, name))
-    if found is None:
-        return None
-    return found, f"deploy {name} to {environment} is already recorded (id {found.get('id')}); not adding another"
+        return release.last_deploy
+    return _find(client, target, lambda d: _same_run(d, environment, name))
 
 
 def _find(client: SentryClient, target: ReleaseTarget, wanted: Callable[[JSON], bool]) -> Optional[JSON]:

@@ -32,6 +32,7 @@ class Deployed:
     ref: Optional[str]            # the commit it was built from, when it was recorded
     last_commit: Optional[str]    # the newest stored commit by timestamp: a fallback for `ref` only
     deployed_at: Optional[str]    # dateFinished of its newest deploy to the environment
+    deploy_id: Optional[str] = None
 
     @property
     def head(self) -> Optional[str]:
@@ -106,7 +107,8 @@ def _deployed(item: JSON, deploy: JSON) -> Deployed:
     last_commit = item.get("lastCommit") if isinstance(item.get("lastCommit"), dict) else {}
     return Deployed(version=str(item["version"]), ref=item.get("ref") or None,
                     last_commit=(last_commit or {}).get("id"),
-                    deployed_at=deploy.get("dateFinished") or deploy.get("dateStarted"))
+                    deployed_at=deploy.get("dateFinished") or deploy.get("dateStarted"),
+                    deploy_id=str(deploy["id"]) if deploy.get("id") else None)
 
 
 def describe_previous(history: History) -> str:

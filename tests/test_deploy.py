@@ -81,7 +81,8 @@ def test_rerun_creates_no_second_deploy(shop: GitRepo, sentry_emulator, sentry_e
     assert first.code == second.code == 0, second.stderr
     deploys = sentry_emulator.deploys("acme", "v1.0.0-20240116")
     assert len(deploys) == 1 and deploys[0]["name"] == "github-777"
-    assert "already is production's newest deploy; not adding another" in second.stderr
+    assert "already is production's newest deploy (id " in second.stderr and "not adding another" in second.stderr
+    assert json.loads(second.stdout)["deploy_id"] == json.loads(first.stdout)["deploy_id"]
     assert json.loads(second.stdout)["deploy_created"] is False
 
 
