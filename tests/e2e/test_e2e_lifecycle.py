@@ -43,27 +43,27 @@ def xfail(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(reason=f"issue 11: {reason}", strict=True)
 
 
-@xfail("the range starts at the newest release with commits (v2, staging only), not production's last deploy")
+@xfail(lifecycle.TODAY["two_environments"])
 def test_one_project_two_environments(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.one_project_two_environments(sentry, tmp_path)
 
 
-@xfail("a promoted release counts as already associated: its list stays staging's range")
+@xfail(lifecycle.TODAY["promotion"])
 def test_promotion_with_a_project_per_environment(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.promotion_with_a_project_per_environment(sentry, tmp_path)
 
 
-@xfail("the failed deploy's release becomes the previous release of the next one")
+@xfail(lifecycle.TODAY["failed_deploy"])
 def test_failed_wrapped_deploy_then_a_good_one(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.failed_wrapped_deploy_then_a_good_one(sentry, tmp_path)
 
 
-@xfail("a rollback to a release that already has a production deploy records none")
+@xfail(lifecycle.TODAY["rollback"])
 def test_rollback_forward_and_rerun(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.rollback_forward_and_rerun(sentry, tmp_path)
 
 
-@xfail("a same-day hotfix derives the morning's name again; no own release or deploy")
+@xfail(lifecycle.TODAY["hotfix"])
 def test_same_day_hotfix(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.same_day_hotfix(sentry, tmp_path)
 
@@ -72,7 +72,7 @@ def test_depth_one_clone_derives_the_same_name(sentry: lifecycle.Sentry, tmp_pat
     lifecycle.depth_one_clone_derives_the_same_name(sentry, tmp_path)
 
 
-@xfail("dateReleased goes out with the create, so the failed association leaves the release finalized")
+@xfail(lifecycle.TODAY["unreachable_fails"])
 def test_unreachable_previous_commit_fails_clearly(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.unreachable_previous_commit_fails_clearly(sentry, tmp_path)
 
