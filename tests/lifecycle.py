@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
+from urllib.parse import quote
 
 import httpx
 
@@ -83,8 +84,6 @@ class SentryReader:
 
 
 def _quote(version: str) -> str:
-    from urllib.parse import quote
-
     return quote(version, safe="")
 
 
