@@ -391,6 +391,118 @@ def test_commits_are_paginated_newest_first(api: httpx.Client) -> None:
     assert set(page.json()[0]) >= {"id", "message", "dateCreated", "repository", "author", "releases"}
 
 
+# --- release lifecycle (shared/sentry-api/LIFECYCLE.md) -------------------------------------------
+
+
+def deploy_to(api: httpx.Client, version: str, environment: str, **body: Any) -> httpx.Response:
+    return api.post(f"organizations/acme/releases/{version}/deploys/", json={"environment": environment, **body})
+
+
+def versions(api: httpx.Client, **params: Any) -> list[str]:
+    return [r["version"] for r in api.get("organizations/acme/releases/", params=params).json()]
+
+
+def test_environment_lists_hold_deployed_releases_by_creation_not_deploy_or_release_date(
+        sentry_emulator: SentryEmulator, api: httpx.Client) -> None:
+    pid = sentry_emulator.project.id
+    for version in ("v1", "v2", "v3"):
+        create(api, version)
+    deploy_to(api, "v1", "staging"), deploy_to(api, "v1", "production")
+    deploy_to(api, "v2", "staging"), deploy_to(api, "v3", "production")
+    assert versions(api, project=pid, environment="production") == ["v3", "v1"]
+    assert versions(api, project=pid, environment="staging") == ["v2", "v1"]
+    deploy_to(api, "v1", "production")  # a rollback: v1 is production's newest deploy
+    api.put("organizations/acme/releases/v1/", json={"dateReleased": "2030-01-01T00:00:00Z"})
+    assert versions(api, project=pid, environment="production") == ["v3", "v1"]
+    assert versions(api, project=pid) == ["v3", "v2", "v1"]
+
+
+def test_environment_list_counts_deploys_of_the_asked_project_only(sentry_emulator: SentryEmulator, api: httpx.Client) -> None:
+    web = sentry_emulator.add_project("acme", "web")
+    create(api, "v1", projects=["shop", "web"])
+    deploy_to(api, "v1", "production", projects=["web"])
+    assert versions(api, project=web.id, environment="production") == ["v1"]
+    assert versions(api, project=sentry_emulator.project.id, environment="production") == []
+
+
+def test_last_deploy_is_the_newest_in_any_environment_and_deploys_list_newest_first(
+        sentry_emulator: SentryEmulator, api: httpx.Client) -> None:
+    sentry_emulator.deploys_latest_only = False  # 23.7.1 lists every deploy
+    create(api, "v1")
+    deploy_to(api, "v1", "production", name="first", dateFinished="2024-01-02T00:00:00Z")
+    deploy_to(api, "v1", "production", name="older", dateFinished="2020-01-01T00:00:00Z")
+    deploy_to(api, "v1", "staging", name="now", url="https://ci.example.com/3")
+    release = api.get("organizations/acme/releases/v1/").json()
+    assert (release["lastDeploy"]["name"], release["lastDeploy"]["environment"], release["deployCount"]) == ("now", "staging", 3)
+    listed = api.get("organizations/acme/releases/v1/deploys/").json()
+    assert [d["name"] for d in listed] == ["now", "first", "older"]  # by dateFinished, newest first
+    assert set(listed[0]) == {"id", "environment", "dateStarted", "dateFinished", "name", "url"}
+    [in_list] = api.get("organizations/acme/releases/").json()
+    assert in_list["lastDeploy"]["name"] == "now"
+
+
+def test_previous_with_commits_is_blind_to_environments_and_orders_by_release_date(
+        sentry_emulator: SentryEmulator, api: httpx.Client) -> None:
+    path = "organizations/acme/releases/v3/previous-with-commits/"
+    create(api, "v1", commits=[commit("1" * 40)])
+    create(api, "v2", commits=[commit("2" * 40)])
+    deploy_to(api, "v2", "staging")
+    deploy_to(api, "v1", "production")
+    # v1 released after v2: by COALESCE(dateReleased, dateCreated) it is the newer one
+    api.put("organizations/acme/releases/v2/", json={"dateReleased": "2000-01-01T00:00:00Z"})
+    api.put("organizations/acme/releases/v1/", json={"dateReleased": "2001-01-01T00:00:00Z"})
+    create(api, "v3")
+    assert api.get(path).json()["version"] == "v1"
+    staging = {"environment": "staging", "project": sentry_emulator.project.id}
+    assert api.get(path, params=staging).json()["version"] == "v1"
+    # a release dated after this one is not "previous"
+    api.put("organizations/acme/releases/v1/", json={"dateReleased": "2999-01-01T00:00:00Z"})
+    assert api.get(path).json()["version"] == "v2"
+
+
+def test_ref_is_kept_on_208_and_shown_in_lists(api: httpx.Client) -> None:
+    first = create(api, ref="a" * 40)
+    again = create(api, ref="b" * 40)
+    assert (first.status_code, first.json()["ref"]) == (201, "a" * 40)
+    assert (again.status_code, again.json()["ref"]) == (208, "a" * 40)
+    assert [r["ref"] for r in api.get("organizations/acme/releases/").json()] == ["a" * 40]
+
+
+def test_every_commit_upload_replaces_the_one_list(sentry_emulator: SentryEmulator, api: httpx.Client) -> None:
+    create(api, commits=[commit("1" * 40), commit("2" * 40)])
+    api.put("organizations/acme/releases/1.0/", json={"commits": [commit("3" * 40)]})
+    assert [c["id"] for c in sentry_emulator.commits("acme", "1.0")] == ["3" * 40]
+    history = [{"id": f"{n}" * 40, "message": f"c{n}", "timestamp": f"2024-01-0{n}T00:00:00Z"} for n in range(4, 8)]
+    sentry_emulator.add_repo("acme", "acme/app", commits=history)
+    api.put("organizations/acme/releases/1.0/", json={"refs": [{"repository": "acme/app", "commit": "7" * 40, "previousCommit": "5" * 40}]})
+    assert [c["id"][0] for c in sentry_emulator.commits("acme", "1.0")] == ["7", "6"]
+
+
+def test_refs_to_a_repository_without_a_provider_yield_no_commits(sentry_emulator: SentryEmulator, api: httpx.Client) -> None:
+    sentry_emulator.add_repo("acme", "acme/plain", provider=None)
+    response = create(api, refs=[{"repository": "acme/plain", "commit": "b" * 40, "previousCommit": "a" * 40}])
+    assert (response.status_code, response.json()["commitCount"]) == (201, 0)
+
+
+def test_current_project_meta_respects_the_environment(sentry_emulator: SentryEmulator, api: httpx.Client) -> None:
+    pid = sentry_emulator.project.id
+    for version in ("v1", "v2", "v3"):
+        create(api, version)
+    deploy_to(api, "v1", "production"), deploy_to(api, "v2", "staging"), deploy_to(api, "v3", "production")
+
+    def meta(version: str, **params: Any) -> dict[str, Any]:
+        return api.get(f"organizations/acme/releases/{version}/", params=params).json()["currentProjectMeta"]
+
+    assert meta("v3") == {}
+    assert meta("v3", project=pid) == {
+        "sessionsLowerBound": None, "sessionsUpperBound": None, "nextReleaseVersion": None,
+        "prevReleaseVersion": "v2", "firstReleaseVersion": "v1", "lastReleaseVersion": "v3"}
+    assert meta("v3", project=pid, environment="production")["prevReleaseVersion"] == "v1"
+    staging = meta("v3", project=pid, environment="staging")
+    assert (staging["prevReleaseVersion"], staging["lastReleaseVersion"]) == ("v2", "v2")
+    assert meta("v1", project=pid, environment="production")["nextReleaseVersion"] == "v3"
+
+
 # --- envelope -----------------------------------------------------------------------------------
 
 

@@ -44,10 +44,11 @@ BAD_TOKEN = "0" * 64
 
 @dataclass(frozen=True)
 class Step:
-    """One request. In `path` and string values of `body`: $ORG $PROJECT $PID $V $V2 $SERIAL.
+    """One request. In `path` and string values of `body`: $ORG $PROJECT $PID $V $V2 $V3 $SERIAL.
 
     compare: "body" (status + normalised body), "keys" (status + key sets, and the version
-    of a release), "status", "link" (status + normalised Link header), "index" (GET /api/0/).
+    of a release), "status", "link" (status + normalised Link header), "index" (GET /api/0/),
+    "life" (status + what the release lifecycle depends on: see `life_view`).
     """
 
     method: str
@@ -82,6 +83,19 @@ def deploy(body: Any, compare: str = "body") -> Step:
 def commit(sha: str = SHA_A, **fields: Any) -> Dict[str, Any]:
     return {"id": sha, "repository": "parity/repo-$SERIAL", "message": "change",
             "timestamp": "2024-01-16T10:00:00Z", **fields}
+
+
+def deploy_to(environment: str, name: str, version: str = "$V", compare: str = "status", **fields: Any) -> Step:
+    return Step("POST", f"organizations/$ORG/releases/{version}/deploys/",
+                {"environment": environment, "name": name, **fields}, compare=compare)
+
+
+def life(path: str) -> Step:
+    return Step("GET", path, compare="life")
+
+
+def listed(environment: Optional[str] = None) -> Step:
+    return life(RELEASES + "?project=$PID" + (f"&environment={environment}" if environment else ""))
 
 
 def bad_version(name: str, version: Any) -> Scenario:
@@ -172,6 +186,49 @@ SCENARIOS: List[Scenario] = [
     Scenario("previous-with-commits-one",
              (create(commits=[commit()]), create("$V2"),
               Step("GET", "organizations/$ORG/releases/$V2/previous-with-commits/", compare="keys"))),
+    # The release lifecycle (shared/sentry-api/LIFECYCLE.md): what per-environment ranges rest on.
+    Scenario("lifecycle-environment-lists",
+             (create(compare="status"), create("$V2", compare="status"), create("$V3", compare="status"),
+              deploy_to("staging", "s1"), deploy_to("production", "p1"), deploy_to("staging", "s2", "$V2"),
+              deploy_to("production", "p3", "$V3"),
+              listed("production"), listed("staging"),
+              deploy_to("production", "p1-rollback"), put({"dateReleased": "2030-01-01T00:00:00Z"}, compare="status"),
+              listed("production"), listed(), life(RELEASE), life(RELEASE + "deploys/"))),
+    Scenario("lifecycle-previous-with-commits-by-release-date",
+             (create(commits=[commit(SHA_A)], compare="status"), create("$V2", commits=[commit(SHA_B)], compare="status"),
+              deploy_to("staging", "s2", "$V2"), deploy_to("production", "p1"),
+              put({"dateReleased": "2000-01-01T00:00:00Z"}, compare="status", version="$V2"),
+              put({"dateReleased": "2001-01-01T00:00:00Z"}, compare="status"),
+              create("$V3", compare="status"),
+              life("organizations/$ORG/releases/$V3/previous-with-commits/"),
+              life("organizations/$ORG/releases/$V3/previous-with-commits/?environment=staging&project=$PID"),
+              put({"dateReleased": "2999-01-01T00:00:00Z"}, compare="status"),
+              life("organizations/$ORG/releases/$V3/previous-with-commits/"))),
+    Scenario("lifecycle-ref-kept-on-208",
+             (create(ref=SHA_A, compare="life"), create(ref=SHA_B, compare="life"),
+              put({"ref": SHA_B}, compare="life"), listed())),
+    Scenario("lifecycle-one-commit-list-replaced-by-each-upload",
+             (create(commits=[commit(SHA_A), commit(SHA_B, timestamp="2024-01-16T11:00:00Z")], compare="life"),
+              life(RELEASE + "commits/"),
+              put({"commits": [commit("c" * 40)]}, compare="life"), life(RELEASE + "commits/"),
+              put({"refs": [{"repository": "parity/repo-$SERIAL", "commit": SHA_B, "previousCommit": SHA_A}]},
+                  compare="life"),
+              life(RELEASE + "commits/"))),
+    Scenario("lifecycle-current-project-meta",
+             (create(compare="status"), create("$V2", compare="status"), create("$V3", compare="status"),
+              deploy_to("production", "p1"), deploy_to("staging", "s2", "$V2"), deploy_to("production", "p3", "$V3"),
+              life("organizations/$ORG/releases/$V3/?project=$PID&environment=production"),
+              life("organizations/$ORG/releases/$V3/?project=$PID&environment=staging"),
+              life("organizations/$ORG/releases/$V3/?project=$PID"),
+              life("organizations/$ORG/releases/$V/?project=$PID&environment=production"),
+              life("organizations/$ORG/releases/$V2/?project=$PID&environment=staging"))),
+    Scenario("lifecycle-deploys-newest-first",
+             (create(compare="status"),
+              deploy_to("production", "first", dateStarted="2024-01-02T00:00:00Z", dateFinished="2024-01-02T00:05:00Z",
+                        url="https://example.com/d/1", compare="life"),
+              deploy_to("staging", "older", dateFinished="2020-01-01T00:00:00Z", compare="life"),
+              deploy_to("qa", "now", compare="life"),
+              life(RELEASE + "deploys/"), life(RELEASE), listed())),
     Scenario("index-no-token", (Step("GET", "", token="none"),)),
     Scenario("index-full-token", (Step("GET", "", compare="index"),)),
     Scenario("index-read-only-token", (Step("GET", "", token="ro", compare="index"),)),
@@ -215,6 +272,7 @@ ERRORS_WITHOUT_INDEX = Switch(
 
 SWITCHED: Dict[str, Tuple[Switch, ...]] = {
     "deploys-listed-after-two": (DEPLOYS_ALL,),
+    "lifecycle-environment-lists": (DEPLOYS_ALL,),
     "commits-missing-id": (ERRORS_WITHOUT_INDEX,),
     "commits-bad-patch-set-type": (ERRORS_WITHOUT_INDEX,),
     "commits-long-id": (ERRORS_WITHOUT_INDEX,),
@@ -341,7 +399,7 @@ def normalise(value: Any, side: Side) -> Any:
         return [normalise(item, side) for item in value]
     if isinstance(value, str):
         value = value.replace(side.url, "<URL>")
-        for key in ("$V200", "$V2", "$V", "$PROJECT", "$ORG"):
+        for key in ("$V200", "$V3", "$V2", "$V", "$PROJECT", "$ORG"):
             value = value.replace(side.values[key], key)
         return DATE.sub("<date>", value)
     return value
@@ -364,6 +422,26 @@ def key_shape(body: Any) -> Any:
     return body
 
 
+def life_view(value: Any) -> Any:
+    """What per-environment commit ranges rest on: versions, refs, dates, counts, deploys, commit ids."""
+    if isinstance(value, list):
+        return [life_view(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if "version" in value and "deployCount" in value:  # a release
+        last = value.get("lastDeploy")
+        return {"version": value["version"], "ref": value.get("ref"), "dateReleased": value.get("dateReleased"),
+                "commitCount": value.get("commitCount"), "deployCount": value.get("deployCount"),
+                "lastDeploy": {"environment": last.get("environment"), "name": last.get("name")}
+                if isinstance(last, dict) else last,
+                "currentProjectMeta": value.get("currentProjectMeta")}
+    if "environment" in value and "dateFinished" in value:  # a deploy
+        return {key: value.get(key) for key in ("environment", "name", "url", "dateStarted", "dateFinished")}
+    if "repository" in value and "id" in value:  # a commit
+        return {"sha": value["id"], "message": value.get("message")}
+    return value
+
+
 def observe(step: Step, response: httpx.Response, side: Side) -> Any:
     status = response.status_code
     body = body_of(response)
@@ -371,6 +449,8 @@ def observe(step: Step, response: httpx.Response, side: Side) -> Any:
         return status
     if step.compare == "keys":
         return status, normalise(key_shape(body), side)
+    if step.compare == "life":
+        return status, normalise(life_view(body), side)
     if step.compare == "link":
         link = response.headers.get("Link")
         return status, normalise(link, side) if link is not None else None
@@ -438,7 +518,7 @@ def mirror(emulator: SentryEmulator, server: SentryServer, project: Project, fac
 def placeholders(project: Project) -> Dict[str, str]:
     version = f"parity-{project.serial}"
     return {"$ORG": project.org, "$PROJECT": project.slug, "$PID": project.id,
-            "$V200": version.ljust(200, "x"), "$V2": f"{version}-second", "$V": version,
+            "$V200": version.ljust(200, "x"), "$V3": f"{version}-third", "$V2": f"{version}-second", "$V": version,
             "$SERIAL": str(project.serial)}
 
 

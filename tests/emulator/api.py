@@ -499,8 +499,9 @@ class Api:
             for release in self.store.org_releases(org)
             if any(project in wanted for project in release.projects)
             and query in release.version.lower()
-            and (not environments or any(deploy.environment in environments for deploy in release.deploys))
+            and (not environments or _deployed_to(release, environments, wanted))
         ]
+        # 23.7.1 orders by date_added: neither dateReleased nor deploy time moves a release.
         releases.sort(key=lambda release: (release.date_created, release.id), reverse=True)
         return self._page(request, [release.to_json() for release in releases])
 
@@ -622,7 +623,35 @@ class Api:
             release.head_commits = {}
 
     def get_release(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
-        return Response(200, self.visible_release(caller, params).to_json())
+        release = self.visible_release(caller, params)
+        body = release.to_json()
+        if last_value(request.query, "project"):
+            body["currentProjectMeta"] = self._current_project_meta(release, caller, request.query)
+        return Response(200, body)
+
+    def _current_project_meta(self, release: Release, caller: Caller, query: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """The neighbours of a release in the asked project (and environment), by date_added as 23.7.1."""
+        wanted = self._project_filter(release.org, caller, query)
+        environments = {value for key, value in query if key == "environment"}
+        listed = sorted(
+            (
+                other
+                for other in self.store.org_releases(release.org)
+                if any(project in wanted for project in other.projects)
+                and (not environments or _deployed_to(other, environments, wanted))
+            ),
+            key=lambda other: (other.date_created, other.id),
+        )
+        older = [other for other in listed if (other.date_created, other.id) < (release.date_created, release.id)]
+        newer = [other for other in listed if (other.date_created, other.id) > (release.date_created, release.id)]
+        return {
+            "sessionsLowerBound": None,
+            "sessionsUpperBound": None,
+            "nextReleaseVersion": newer[0].version if newer else None,
+            "prevReleaseVersion": older[-1].version if older else None,
+            "firstReleaseVersion": listed[0].version if listed else None,
+            "lastReleaseVersion": listed[-1].version if listed else None,
+        }
 
     def update_release(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
         release = self.visible_release(caller, params)
@@ -767,6 +796,14 @@ def _project_matches(project: Project, key: Any) -> bool:
     if isinstance(key, int):
         return project.id == key
     return isinstance(key, str) and project.slug == key  # "42" does not match id 42
+
+
+def _deployed_to(release: Release, environments: set[str], projects: Sequence[Project]) -> bool:
+    """Whether one of these projects had this release deployed to one of these environments."""
+    return any(
+        deploy.environment in environments and any(project in projects for project in deploy.projects)
+        for deploy in release.deploys
+    )
 
 
 def _latest_per_project_environment(deploys: list[Deploy]) -> list[Deploy]:
