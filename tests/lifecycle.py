@@ -29,18 +29,8 @@ Deploys = Callable[[str], List[Dict[str, Any]]]
 # Sentry 23.7.1); both tiers mark these scenarios xfail(strict) with this reason until the flow lands.
 # None of them gets `ref`, `--json` previous_release or a "since …" log line yet.
 TODAY = {
-    "two_environments": "v3's range starts at v2 (the newest release with commits, staging only), "
-                        "not at v1, production's last deploy",
-    "promotion": "the promoted v1.5.0 counts as 'already associated (re-run)': its list stays staging's "
-                 "v1.4.0..v1.5.0, v1.3 and v1.4 reach no production release",
-    "failed_deploy": "the failed deploy's release (not released, no deploy) is taken as the previous "
-                     "release: the next release misses its commits",
-    "rollback": "the rollback and the redeploy after it record no deploy (an unnamed production deploy "
-                "of that release exists), so production's newest deploy stays the newer release",
     "hotfix": "the hotfix derives the morning's name again: that release's commit list is replaced by the "
               "hotfix alone and no deploy is recorded",
-    "unreachable_fails": "dateReleased goes out with the create, so the failed association leaves the "
-                         "release marked released",
 }
 
 

@@ -38,22 +38,18 @@ def xfail(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(reason=f"issue 11: {reason}", strict=True)
 
 
-@xfail(lifecycle.TODAY["two_environments"])
 def test_one_project_two_environments(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.one_project_two_environments(sentry, tmp_path)
 
 
-@xfail(lifecycle.TODAY["promotion"])
 def test_promotion_with_a_project_per_environment(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.promotion_with_a_project_per_environment(sentry, tmp_path)
 
 
-@xfail(lifecycle.TODAY["failed_deploy"])
 def test_failed_wrapped_deploy_then_a_good_one(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.failed_wrapped_deploy_then_a_good_one(sentry, tmp_path)
 
 
-@xfail(lifecycle.TODAY["rollback"])
 def test_rollback_forward_and_rerun(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.rollback_forward_and_rerun(sentry, tmp_path)
 
@@ -67,7 +63,6 @@ def test_depth_one_clone_derives_the_same_name(sentry: lifecycle.Sentry, tmp_pat
     lifecycle.depth_one_clone_derives_the_same_name(sentry, tmp_path)
 
 
-@xfail(lifecycle.TODAY["unreachable_fails"])
 def test_unreachable_previous_commit_fails_clearly(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.unreachable_previous_commit_fails_clearly(sentry, tmp_path)
 

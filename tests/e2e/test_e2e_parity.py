@@ -98,6 +98,11 @@ def listed(environment: Optional[str] = None) -> Step:
     return life(RELEASES + "?project=$PID" + (f"&environment={environment}" if environment else ""))
 
 
+def project_listed(environment: str) -> Step:
+    """The project-scoped list that deploy reads to find an environment's newest deploy."""
+    return life(f"projects/$ORG/$PROJECT/releases/?environment={environment}&per_page=100")
+
+
 def bad_version(name: str, version: Any) -> Scenario:
     return Scenario(f"version-{name}", (create(version, compare="body"),))
 
@@ -193,7 +198,8 @@ SCENARIOS: List[Scenario] = [
               deploy_to("production", "p3", "$V3"),
               listed("production"), listed("staging"),
               deploy_to("production", "p1-rollback"), put({"dateReleased": "2030-01-01T00:00:00Z"}, compare="status"),
-              listed("production"), listed(), life(RELEASE), life(RELEASE + "deploys/"))),
+              listed("production"), listed(), life(RELEASE), life(RELEASE + "deploys/"),
+              project_listed("production"), project_listed("staging"))),
     Scenario("lifecycle-previous-with-commits-by-release-date",
              (create(commits=[commit(SHA_A)], compare="status"), create("$V2", commits=[commit(SHA_B)], compare="status"),
               deploy_to("staging", "s2", "$V2"), deploy_to("production", "p1"),

@@ -491,7 +491,17 @@ class Api:
 
     def list_releases(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
         org = self.store.org(params["org"])
-        wanted = self._project_filter(org, caller, request.query)
+        return self._release_list(request, org, self._project_filter(org, caller, request.query))
+
+    def list_project_releases(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
+        """One project's releases: the organization's list for that project alone (the path takes its slug)."""
+        org = self.check_org(caller, params["org"])
+        project = next((p for p in self.store.org_projects(org) if p.slug == params["project"]), None)
+        if project is None or not caller.can_access(project):
+            raise detail(404, NOT_FOUND)
+        return self._release_list(request, org, [project])
+
+    def _release_list(self, request: ApiRequest, org: Organization, wanted: list[Project]) -> Response:
         query = (last_value(request.query, "query") or "").lower()
         environments = {value for key, value in request.query if key == "environment"}
         releases = [
@@ -503,22 +513,6 @@ class Api:
         ]
         # 23.7.1 orders by date_added: neither dateReleased nor deploy time moves a release.
         releases.sort(key=lambda release: (release.date_created, release.id), reverse=True)
-        return self._page(request, [release.to_json() for release in releases])
-
-    def list_project_releases(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
-        """One project's releases; with `environment`, only those deployed there, newest release date first
-        (COALESCE(dateReleased, dateCreated), as 23.7.1 orders them: not by deploy time)."""
-        org = self.check_org(caller, params["org"])
-        project = next((p for p in self.store.org_projects(org) if p.slug == params["project"]), None)
-        if project is None or not caller.can_access(project):
-            raise detail(404, NOT_FOUND)
-        environments = {value for key, value in request.query if key == "environment"}
-        releases = [
-            release for release in self.store.org_releases(org)
-            if project in release.projects
-            and (not environments or any(deploy.environment in environments for deploy in release.deploys))
-        ]
-        releases.sort(key=lambda release: (release.sort_date, release.id), reverse=True)
         return self._page(request, [release.to_json() for release in releases])
 
     def _project_filter(self, org: Organization, caller: Caller, query: Sequence[tuple[str, str]]) -> list[Project]:
