@@ -305,3 +305,31 @@ def test_slow_commit_storage_is_waited_for_not_resent(shop: GitRepo, sentry_emul
     assert len([put for put in sentry_emulator.requests_to("PUT") if "commits" in put.json]) == 1
     assert len(sentry_emulator.commits("acme", "v1.0.0-20240116")) == 4
     assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1
+
+
+def test_a_name_taken_by_another_commit_fails_before_anything_else_changes(shop: GitRepo, sentry_emulator,
+                                                                           sentry_env) -> None:
+    assert deploy(shop, sentry_env).code == 0
+    taken = shop.head()
+    # another line of history derives the same name: same tag, same commit date
+    shop.git("checkout", "-q", "-b", "stable", "HEAD~1")
+    shop.commit("stable fix", {"fix.py": "x\n"}, date="2024-01-16T12:00:00+00:00")
+    requests_before = len(sentry_emulator.requests)
+    result = deploy(shop, sentry_env)
+    assert result.code == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert taken[:12] in line and shop.head()[:12] in line and "{short_sha}" in line and "tag" in line
+    after = sentry_emulator.requests[requests_before:]
+    assert [r.method for r in after if r.method != "GET"] == ["POST"]  # the create that told us, nothing more
+    assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1
+    assert [c["id"] for c in sentry_emulator.commits("acme", "v1.0.0-20240116")][0] == taken
+
+
+def test_an_explicit_release_of_other_code_warns_and_counts_for_head(shop: GitRepo, sentry_emulator,
+                                                                     sentry_env) -> None:
+    assert deploy(shop, sentry_env, "--release", "shop-1").code == 0
+    shop.commit("more", {"more.py": "x\n"}, date="2024-01-17T10:00:00+00:00")
+    result = deploy(shop, sentry_env, "--release", "shop-1")
+    assert result.code == 0, result.stderr
+    assert "warning: release shop-1" in result.stderr and "computed for this checkout" in result.stderr
+    assert shop.head() in [c["id"] for c in sentry_emulator.commits("acme", "shop-1")]
