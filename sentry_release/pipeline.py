@@ -26,6 +26,7 @@ from sentry_release.releases import (
     stored_commit_list, update_release, upload_commits,
 )
 from sentry_release.sentry import SentryClient
+from sentry_release.together import together
 from sentry_release.writeback import ReleaseOutputs
 
 if TYPE_CHECKING:
@@ -119,26 +120,43 @@ def release_target(settings: Settings, derivation: Derivation, client: SentryCli
     return require_target(org, projects, derivation.name, settings.url)
 
 
-def plan_commits(client: SentryClient, target: ReleaseTarget, options: CommitOptions,
-                 derivation: Derivation, log: Log) -> CommitPlan:
-    """Decide how commits are associated, before anything is written to Sentry."""
+@dataclass(frozen=True)
+class CommitSource:
+    """What the checkout says before Sentry is asked: a final plan, or a remote to match."""
+
+    plan: Optional[CommitPlan] = None
+    remote_url: Optional[str] = None
+    local_name: Optional[str] = None
+
+
+def commit_source(options: CommitOptions, derivation: Derivation) -> CommitSource:
+    """The local half of the decision, with every local error raised before any request."""
     if options.clear and options.specs:
         raise UsageError("--clear removes all commits; it cannot be combined with --commit")
     if options.clear:
-        return CommitPlan("refs", refs=[], reason="clearing the release's commits")
+        return CommitSource(CommitPlan("refs", refs=[], reason="clearing the release's commits"))
     if options.specs:
-        return CommitPlan("refs", refs=[commits_mod.parse_commit_spec(s) for s in options.specs],
-                          reason="commit ranges given with --commit")
+        return CommitSource(CommitPlan("refs", refs=[commits_mod.parse_commit_spec(s) for s in options.specs],
+                                       reason="commit ranges given with --commit"))
     if options.mode == "skip":
-        return CommitPlan("skip", reason="commit association skipped")
+        return CommitSource(CommitPlan("skip", reason="commit association skipped"))
     repo_dir, head = derivation.repo_dir, derivation.head_sha
     if repo_dir is None or head is None:
         if options.ignore_missing:
-            return CommitPlan("skip", reason="no git repository here; commits skipped (--ignore-missing)")
+            return CommitSource(CommitPlan("skip", reason="no git repository here; commits skipped (--ignore-missing)"))
         raise GitError("no git repository with commits here: run inside the checkout "
                        "(without one: deploy --commits skip, or set-commits --commit REPO@SHA)")
     remote_url = commits_mod.remote_url(repo_dir, options.remote)
     local_name = commits_mod.repository_name_from_remote(remote_url) if remote_url else None
+    return CommitSource(None, remote_url, local_name)
+
+
+def plan_commits(client: SentryClient, target: ReleaseTarget, options: CommitOptions, source: CommitSource,
+                 derivation: Derivation, log: Log) -> CommitPlan:
+    """Decide how commits are associated: the repository integration's refs, or local history."""
+    if source.plan is not None:
+        return source.plan
+    remote_url, local_name = source.remote_url, source.local_name
     if options.mode == "auto":
         if remote_url is None:
             reason = f"no git remote {options.remote!r}, so no repository integration can match"
@@ -148,7 +166,7 @@ def plan_commits(client: SentryClient, target: ReleaseTarget, options: CommitOpt
             repos = list_repositories(client, target, log)
             match = commits_mod.match_repository(remote_url, repos) if repos is not None else None
             if match is not None:
-                return CommitPlan("refs", refs=[{"repository": match["name"], "commit": head}],
+                return CommitPlan("refs", refs=[{"repository": match["name"], "commit": derivation.head_sha}],
                                   repository=match["name"],
                                   reason=f"repository integration {match['name']!r} matches remote {options.remote}")
             reason = ("the organization's repositories could not be listed" if repos is None
@@ -261,11 +279,15 @@ def deploy(settings: Settings, derivation: Derivation, inputs: DeployInputs, cli
     options = CommitOptions.from_settings(settings)
     result = DeployResult(target.version, target.web_url, target.projects, environment, dry_run=client.dry_run)
 
-    plan = plan_commits(client, target, options, derivation, log)
-    history = environment_history(client, target, environment)
+    source = commit_source(options, derivation)
+    # three independent requests at once; a dry run keeps them in order, so its plan reads the same
+    plan, history, release = together(
+        lambda: plan_commits(client, target, options, source, derivation, log),
+        lambda: environment_history(client, target, environment),
+        lambda: create_release(client, target, {"ref": derivation.head_sha} if derivation.head_sha else {}),
+        parallel=not client.dry_run)
     result.previous_release = history.previous.version if history.previous else None
     log(describe_previous(history))
-    release = create_release(client, target, {"ref": derivation.head_sha} if derivation.head_sha else {})
     check_identity(release, derivation, log)
     log(f"release {target.version} {'created' if release.created else 'exists'} for {', '.join(target.projects)}")
     association = associate(client, target, plan, options, derivation, release, history.previous, history, log)
@@ -308,7 +330,7 @@ def set_commits(settings: Settings, derivation: Derivation, options: CommitOptio
     target = require_target(settings.org, settings.projects, derivation.name, settings.url)
     result = DeployResult(target.version, target.web_url, target.projects, settings.environment,
                           dry_run=client.dry_run)
-    plan = plan_commits(client, target, options, derivation, log)
+    plan = plan_commits(client, target, options, commit_source(options, derivation), derivation, log)
     release = create_release(client, target, {"ref": derivation.head_sha} if derivation.head_sha else {})
     check_identity(release, derivation, log)
     if options.clear:

@@ -40,18 +40,19 @@ def test_first_deploy_with_local_history(shop: GitRepo, sentry_emulator, sentry_
     assert [c["id"] for c in commits][:3] == shop.git("rev-list", "HEAD", "-n", "3").split()
     assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1
     assert (shop.path / ".env").read_text() == "RELEASE=v1.0.0-20240116\n"
-    # repos, production's releases, create, commits, deploy, finalize last: over one connection
+    # repos, production's releases and the create at once; then commits, deploy, finalize last
     methods = [(r.method, r.path.split("/api/0/")[-1]) for r in sentry_emulator.requests]
-    assert methods == [
-        ("GET", "organizations/acme/repos/"), ("GET", "projects/acme/shop/releases/"),
-        ("POST", "organizations/acme/releases/"), ("PUT", "organizations/acme/releases/v1.0.0-20240116/"),
+    assert set(methods[:3]) == {("GET", "organizations/acme/repos/"), ("GET", "projects/acme/shop/releases/"),
+                                ("POST", "organizations/acme/releases/")}, methods
+    assert methods[3:] == [
+        ("PUT", "organizations/acme/releases/v1.0.0-20240116/"),
         ("POST", "organizations/acme/releases/v1.0.0-20240116/deploys/"),
         ("PUT", "organizations/acme/releases/v1.0.0-20240116/"),
     ], methods
     assert sentry_emulator.requests_to("POST", "/releases/")[0].json["ref"] == shop.head()
     assert "dateReleased" not in sentry_emulator.requests_to("PUT")[0].json
     assert sentry_emulator.requests_to("PUT")[1].json.keys() == {"dateReleased"}
-    assert sentry_emulator.connection_count == 1
+    assert sentry_emulator.connection_count <= 3  # the three at once may each take a connection
 
 
 def test_repository_integration_sends_refs_after_the_identity_check(shop: GitRepo, sentry_emulator,
