@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs the third-party runners (act, gitlab-ci-local),
-# runs the fast suite (emulator, real git repos, real runners), then the end-to-end tier against
+# type-checks the package (mypy --strict), runs the fast suite (emulator, real git repos, real runners), then the end-to-end tier against
 # a real Sentry server that the e2e fixtures start on 127.0.0.1 (or reuse via SENTRY_E2E_*).
 #
 #   bash scripts/test.sh            # everything
@@ -18,6 +18,10 @@ fi
 export PATH="$(dirname "$("$PYTHON" -c 'import sys; print(sys.executable)')"):$PATH"
 
 VENV="$("$PYTHON" -c 'import sys; print(sys.prefix)')" bash scripts/install-runners.sh
+
+start=$(date +%s)
+"$PYTHON" -m mypy        # strict, for sentry_release/ (pyproject.toml [tool.mypy])
+echo "type check: $(( $(date +%s) - start )) s"
 
 start=$(date +%s)
 "$PYTHON" -m pytest
