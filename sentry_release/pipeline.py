@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from sentry_release import commits as commits_mod
+from sentry_release import remotes
 from sentry_release.errors import ApiError, ConfigError, ConnectionFailed, GitError, UsageError
+from sentry_release.git import Repository
 from sentry_release.naming import validate_environment
 from sentry_release.sentry import Context, SentryClient, backoff, seg
 
@@ -112,8 +114,8 @@ def plan_commits(client: SentryClient, target: ReleaseTarget, options: CommitOpt
             return CommitPlan("skip", reason="no git repository here; commits skipped (--ignore-missing)")
         raise GitError("no git repository with commits here: run inside the checkout "
                        "(without one: deploy --commits skip, or set-commits --commit REPO@SHA)")
-    remote_url = commits_mod.remote_url(repo_dir, options.remote)
-    local_name = commits_mod.repository_name_from_remote(remote_url) if remote_url else None
+    remote_url = Repository(repo_dir).remote_url(options.remote)
+    local_name = remotes.repository_name_from_remote(remote_url) if remote_url else None
     if options.mode == "auto":
         if remote_url is None:
             reason = f"no git remote {options.remote!r}, so no repository integration can match"
@@ -121,7 +123,7 @@ def plan_commits(client: SentryClient, target: ReleaseTarget, options: CommitOpt
             reason = "dry run without the server: cannot list the organization's repositories"
         else:
             repos = _list_repos(client, target, log)
-            match = commits_mod.match_repository(remote_url, repos) if repos is not None else None
+            match = remotes.match_repository(remote_url, repos) if repos is not None else None
             if match is not None:
                 ref = {"repository": match["name"], "commit": head_sha, "previousCommit": None}
                 return CommitPlan("refs", refs=[ref], repository=match["name"],
@@ -195,10 +197,8 @@ def _base_of_own_release(client: SentryClient, target: ReleaseTarget, repo_dir: 
     if not stored:
         return None
     oldest = stored[-1].get("id")
-    result = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{oldest}^"], cwd=repo_dir,
-                            capture_output=True, text=True)
     log(f"release {target.version} already has {len(stored)} commits; extending it to HEAD")
-    return result.stdout.strip() or None
+    return Repository(repo_dir).parent(str(oldest or ""))
 
 
 # -- release and deploy ----------------------------------------------------------------------
