@@ -42,7 +42,7 @@ def derive_release(settings: Settings, project_dir: Path, environ: Mapping[str, 
 
     if settings.release == "" and settings.source("release") != "default":
         raise InvalidName(f"the release given by {settings.source('release')} is empty; "
-                                 "leave it out to derive the name")
+                          "leave it out to derive the name")
     if settings.release:
         explicit = str(settings.release)
         if explicit.startswith("refs/tags/"):
@@ -123,7 +123,8 @@ class _PartFinder:
             return Part(created.strftime("%Y%m%d"), "CI_PIPELINE_CREATED_AT (UTC)")
         if self.head is None:
             return None
-        return Part(self.head.committed_at.strftime("%Y%m%d"), f"HEAD commit date {self.head.committed_at:%Y-%m-%dT%H:%MZ} (UTC)")
+        committed = self.head.committed_at
+        return Part(committed.strftime("%Y%m%d"), f"HEAD commit date {committed:%Y-%m-%dT%H:%MZ} (UTC)")
 
     def _sha(self) -> Optional[Part]:
         if self.head:

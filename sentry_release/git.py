@@ -45,7 +45,9 @@ def run(cwd: Path, *args: str, check: bool = True, timeout: float = LOCAL_TIMEOU
     try:
         result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL,
                                 env=git_env(), timeout=timeout)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        if not Path(cwd).is_dir():
+            raise GitError(f"{cwd} is not a directory") from None
         raise GitError("git is not installed or not on PATH; install git") from None
     except subprocess.TimeoutExpired:
         raise GitError(f"`git {_shown(args)}` took longer than {timeout:.0f} s; check the network") from None

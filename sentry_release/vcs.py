@@ -43,7 +43,7 @@ class DayOrdinal:
 
     number: int
     day: date
-    since: Optional[str]    # the tag the count started at, when it reached it
+    since: Optional[str]    # the tag the version comes from, where the count stops at the latest
 
     def describe(self) -> str:
         since = f" since {self.since}" if self.since else ""
@@ -115,18 +115,19 @@ def day_ordinal(repo: Repository, head: Head, start: Optional[VersionTag], fetch
 
 def _count_day(repo: Repository, head: Head, day: date, start: Optional[VersionTag]) -> Optional[DayOrdinal]:
     """The ordinal, or None when this clone's history ends before the walk could stop."""
+    since = start.tag if start is not None else None
     number, skip, page = 0, 0, 64
     last: Optional[FirstParent] = None
     while True:
         commits = repo.first_parents(head.sha, skip, page)
-        for commit in commits:
+        for commit in commits:  # HEAD first, so number is at least 1 when the walk stops
             commit_day = commit.committed_at.date()
             if commit_day < day:
-                return DayOrdinal(max(number, 1), day, None)
+                return DayOrdinal(number, day, since)
             if commit_day == day:
-                number += 1
+                number += 1  # a commit dated after HEAD's day (a skewed clock) is passed over
             if start is not None and commit.sha == start.sha:
-                return DayOrdinal(max(number, 1), day, start.tag)
+                return DayOrdinal(number, day, since)
         if commits:
             last = commits[-1]
         if len(commits) < page:
@@ -134,7 +135,7 @@ def _count_day(repo: Repository, head: Head, day: date, start: Optional[VersionT
         skip, page = skip + page, page * 4
     if last is not None and last.sha in repo.shallow_commits():
         return None  # the line goes on before what this clone holds
-    return DayOrdinal(max(number, 1), day, None)
+    return DayOrdinal(number, day, since)
 
 
 def _check_can_fetch(repo: Repository, fetching: Fetching, what: str, fix: str) -> None:
