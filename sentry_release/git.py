@@ -124,7 +124,7 @@ class Repository:
 
     def head(self) -> Optional[Head]:
         """HEAD's sha, commit date in UTC and branch; None for a repository with no commits."""
-        found = self.ask("log", "-1", "--format=%H %ct", "HEAD")
+        found = self.ask("log", "-1", "--no-show-signature", "--format=%H %ct", "HEAD")
         if not found.ok or len(found.stdout.split()) != 2:
             return None  # unborn branch
         sha, stamp = found.stdout.split()
@@ -174,8 +174,8 @@ class Repository:
 
     def first_parents(self, start: str, skip: int, count: int) -> list[FirstParent]:
         """`count` commits of `start`'s first-parent line, newest first, after skipping `skip`."""
-        listed = self.git("log", "--first-parent", "--format=%H %ct", f"--skip={skip}", f"--max-count={count}",
-                          start, "--")
+        listed = self.git("log", "--first-parent", "--no-show-signature", "--format=%H %ct", f"--skip={skip}",
+                          f"--max-count={count}", start, "--")
         return [FirstParent(sha, _utc(stamp)) for sha, stamp in (line.split() for line in listed.splitlines())]
 
     def fetch(self, remote: str, *args: str) -> None:
