@@ -25,7 +25,7 @@ T = TypeVar("T")
 _DUBIOUS = re.compile(r"detected dubious ownership in repository at '(?P<path>[^']*)'")
 
 
-def git_env() -> dict[str, str]:
+def _git_env() -> dict[str, str]:
     return {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
 
 
@@ -44,7 +44,7 @@ def run(cwd: Path, *args: str, check: bool = True, timeout: float = LOCAL_TIMEOU
     """Run `git args` in `cwd`. With `check`, a non-zero exit raises GitError naming the command."""
     try:
         result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL,
-                                env=git_env(), timeout=timeout)
+                                env=_git_env(), timeout=timeout)
     except (FileNotFoundError, NotADirectoryError):
         if not Path(cwd).is_dir():
             raise GitError(f"{cwd} is not a directory") from None
@@ -57,7 +57,7 @@ def run(cwd: Path, *args: str, check: bool = True, timeout: float = LOCAL_TIMEOU
         if refused is not None:
             raise refused
         if check:
-            raise GitError(f"`git {_shown(args)}` failed in {cwd}: {first_line(done.stderr)}")
+            raise GitError(f"`git {_shown(args)}` failed in {cwd}: {_first_line(done.stderr)}")
     return done
 
 
@@ -71,7 +71,7 @@ def dubious_ownership(stderr: str) -> Optional[GitError]:
                     f"ownership); if you trust it, run: git config --global --add safe.directory {path}")
 
 
-def first_line(stderr: str) -> str:
+def _first_line(stderr: str) -> str:
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
     return lines[0] if lines else "no error output"
 
@@ -166,7 +166,7 @@ class Repository:
         found = self.ask("merge-base", "--is-ancestor", ancestor, descendant)
         if found.returncode not in (0, 1):
             raise GitError(f"git could not compare {ancestor[:12]} with {descendant[:12]}: "
-                           f"{first_line(found.stderr)}")
+                           f"{_first_line(found.stderr)}")
         return found.ok
 
     def rev_list(self, revisions: str) -> list[str]:
@@ -204,7 +204,7 @@ class GitStream:
         self._stderr = tempfile.TemporaryFile()
         try:
             self._process = subprocess.Popen(["git", "-C", str(cwd), *args], stdout=subprocess.PIPE,
-                                             stderr=self._stderr, stdin=subprocess.DEVNULL, env=git_env())
+                                             stderr=self._stderr, stdin=subprocess.DEVNULL, env=_git_env())
         except FileNotFoundError:
             self._stderr.close()
             raise GitError("git is not installed or not on PATH; install git") from None
@@ -231,4 +231,12 @@ class GitStream:
         self._stderr.close()
         if self._finished and returncode != 0:
             raise dubious_ownership(stderr) or GitError(
-                f"`git {self._args[0] if self._args else ''}` failed: {first_line(stderr)}")
+                f"`git {_subcommand(self._args)}` failed: {_first_line(stderr)}")
+
+
+def _subcommand(args: Sequence[str]) -> str:
+    """`log` of `-c log.showRoot=true log -z ...`: what to name in an error."""
+    rest = list(args)
+    while rest[:1] in (["-c"], ["-C"]):
+        rest = rest[2:]
+    return rest[0] if rest else ""

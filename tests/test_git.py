@@ -62,3 +62,11 @@ def test_a_failed_fetch_says_what_git_said(repo: GitRepo, tmp_path: Path) -> Non
     clone.git("remote", "set-url", "origin", f"file://{tmp_path}/missing.git")
     with pytest.raises(GitError, match=r"`git fetch --quiet --unshallow origin` failed in .*: fatal: "):
         Repository(clone.path).fetch("origin", "--unshallow")
+
+
+def test_a_failed_stream_names_its_subcommand(repo: GitRepo) -> None:
+    repo.commit("one")
+    stream = Repository(repo.path).stream(["-c", "log.showRoot=true", "log", "no-such-revision", "--"])
+    with pytest.raises(GitError, match=r"^`git log` failed: fatal: "):
+        list(stream.read(lambda out: iter(out.read().splitlines())))
+        stream.close()
