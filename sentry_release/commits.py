@@ -435,3 +435,10 @@ def _find_previous(
         raise GitError(message)
     notes.append(f"{message.split(';')[0]}; --ignore-missing: using the newest commits instead")
     return None
+
+
+def is_rollback(repo_dir: Path, head: str, previous: str) -> bool:
+    """Whether `head` is an older commit on the line `previous` came from (deploying it goes back)."""
+    repo = Repository(Path(repo_dir))
+    resolved = repo.resolve(previous)
+    return resolved is not None and resolved != head and repo.is_ancestor(head, resolved)
