@@ -279,9 +279,10 @@ def check_repository(run: Check) -> Item:
     if repo_dir is None:
         return Item("repository", title, WARNING, "not inside a git checkout: deploys cannot associate commits",
                     "run in the checkout, or set commits = \"skip\" in [tool.sentry-release]")
-    from sentry_release import commits
+    from sentry_release import remotes
+    from sentry_release.git import Repository
 
-    remote = commits.remote_url(repo_dir, run.settings.vcs_remote)
+    remote = Repository(repo_dir).remote_url(run.settings.vcs_remote)
     if remote is None:
         return Item("repository", title, OK,
                     f"no git remote {run.settings.vcs_remote!r}: commits will come from local git history")
@@ -297,7 +298,7 @@ def check_repository(run: Check) -> Item:
     except ApiError as exc:
         return Item("repository", title, WARNING, f"{exc}: commits will come from local git history",
                     "add org:read to the token to use the repository integration")
-    match = commits.match_repository(remote, repos)
+    match = remotes.match_repository(remote, repos)
     if match is None:
         return Item("repository", title, OK,
                     f"no repository integration matches {_safe_remote(remote)}: commits will come from local "
@@ -557,10 +558,10 @@ def _derive(settings: Any, cwd: Path, facts: Facts, log: Callable[[str], None]) 
         derivation = derive_release(settings, cwd, os.environ, log)
     except SentryReleaseError as exc:
         facts.derive_error = str(exc)
-        from sentry_release import vcs
+        from sentry_release.git import open_repository
 
         try:
-            repo = vcs.open_repo(cwd)
+            repo = open_repository(cwd)
         except SentryReleaseError:
             repo = None
         facts.repo_dir = repo.root if repo is not None else None

@@ -1,9 +1,7 @@
 """Commit association, git side.
 
-Three concerns live here:
+Two concerns live here (remote URLs and their matching are in ``remotes``):
 
-* remote URLs: normalise the many spellings of one repository so a local remote can be matched
-  against the repositories Sentry knows (``normalize_remote_url``, ``match_repository``);
 * ``--commit REPO@[PREV..]SHA`` specs (``parse_commit_spec``);
 * local history for ``commits[]`` (``collect_local_commits``): one streamed ``git log`` over
   ``previous..HEAD``, each commit's patch set diffed against its *own* first parent, shallow
@@ -15,14 +13,12 @@ The HTTP side (listing repositories, previous-with-commits, the PUT) lives elsew
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Sequence
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
-from .errors import GitError, UsageError
+from sentry_release.errors import GitError, UsageError
+from sentry_release.git import Repository
 
 # ---------------------------------------------------------------------------------------------
 # Field limits of Sentry's CommitSerializer (sentry-api/RULES.md §3.3-3.4)
@@ -34,170 +30,11 @@ MAX_AUTHOR_NAME_LENGTH = 128
 MAX_AUTHOR_EMAIL_LENGTH = 200
 MAX_PATH_LENGTH = 510
 
-# Providers whose repositories Sentry can fetch commits for. A repository with no provider (or
-# one Sentry does not know) is what `commits[]` uploads create by name; refs sent to it leave the
-# release without commits, so it must never count as a match.
-KNOWN_PROVIDERS: frozenset[str] = frozenset(
-    {
-        "github",
-        "gitlab",
-        "bitbucket",
-        "visualstudio",
-        "integrations:github",
-        "integrations:github_enterprise",
-        "integrations:gitlab",
-        "integrations:bitbucket",
-        "integrations:bitbucket_server",
-        "integrations:vsts",
-    }
-)
-
-# ---------------------------------------------------------------------------------------------
-# Remote URLs
-
-_SCHEME_URL = re.compile(r"^(?:[a-z]+\+)?(?:ssh|git|https?)(?:\+[a-z]+)?://(?P<rest>.*)$", re.I)
-_SCP_URL = re.compile(r"^(?:[^@/]*@)?(?P<host>[^/:@]+):(?P<path>.*)$")
-_AZURE_SSH_HOSTS = ("ssh.dev.azure.com", "vs-ssh.visualstudio.com")
-_AZURE_HOST = "dev.azure.com"
-
-
-def _split_host_and_path(url: str) -> tuple[str, str] | None:
-    """(host, path) of a remote URL, case preserved, or None for local paths and junk."""
-    url = url.strip()
-    scheme_match = _SCHEME_URL.match(url)
-    if scheme_match:
-        authority, _, path = scheme_match.group("rest").partition("/")
-        host = authority.rpartition("@")[2]
-        if host.startswith("["):  # IPv6 literal, maybe with a port after the bracket
-            host = host[: host.find("]") + 1] if "]" in host else host
-        elif ":" in host:
-            host, _, port = host.partition(":")
-            if port and not port.isdigit():
-                # `ssh://git@host:group/repo` is not valid git, but is a common typo of the scp form
-                path = f"{port}/{path}"
-    elif "://" in url:
-        return None  # file:// and unknown schemes cannot name a hosted repository
-    else:
-        scp_match = _SCP_URL.match(url)
-        if not scp_match:
-            return None
-        host, path = scp_match.group("host"), scp_match.group("path")
-    path = _strip_path(path)
-    if not host or not path:
-        return None
-    return host.lower(), path
-
-
-def _strip_path(path: str) -> str:
-    path = path.strip("/")
-    if path.lower().endswith(".git"):
-        path = path[:-4].rstrip("/")
-    return path
-
-
-def _canonical_location(host: str, path: str) -> tuple[str, str]:
-    """Rewrite provider-specific spellings to one form; `path` keeps its case."""
-    segments = [s for s in path.split("/") if s]
-    azure = _azure_location(host, segments)
-    if azure is not None:
-        return azure
-    bitbucket_server = _bitbucket_server_path(segments)
-    if bitbucket_server is not None:
-        return host, bitbucket_server
-    return host, "/".join(segments)
-
-
-def _azure_location(host: str, segments: list[str]) -> tuple[str, str] | None:
-    """Azure DevOps: ssh v3 URLs, dev.azure.com and ORG.visualstudio.com to ORG/PROJECT/_git/REPO."""
-    if host in _AZURE_SSH_HOSTS:
-        if len(segments) >= 4 and segments[0].lower() == "v3":
-            org, project, repo = segments[1:4]
-            return _AZURE_HOST, f"{org}/{project}/_git/{repo}"
-        return None
-    if host == _AZURE_HOST and segments:
-        org, rest = segments[0], segments[1:]
-    elif host.endswith(".visualstudio.com"):
-        org, rest = host[: -len(".visualstudio.com")], segments
-        if rest and rest[0].lower() == "defaultcollection":
-            rest = rest[1:]
-    else:
-        return None
-    lowered = [s.lower() for s in rest]
-    if "_git" not in lowered:
-        return None
-    at = lowered.index("_git")
-    if at + 1 >= len(rest):
-        return None
-    repo = rest[at + 1]
-    # `ORG/_git/REPO` is the short form for a repository named like its project
-    project = rest[at - 1] if at >= 1 else repo
-    return _AZURE_HOST, f"{org}/{project}/_git/{repo}"
-
-
-def _bitbucket_server_path(segments: list[str]) -> str | None:
-    """Bitbucket Server web (`projects/P/repos/R/...`) and https clone (`scm/P/R`) forms to P/R."""
-    lowered = [s.lower() for s in segments]
-    for at in range(len(segments) - 3):
-        if lowered[at] in ("projects", "users") and lowered[at + 2] == "repos":
-            owner = segments[at + 1]
-            if lowered[at] == "users":
-                owner = "~" + owner  # personal repositories are cloned as ~user/repo
-            return f"{owner}/{segments[at + 3]}"
-    if len(segments) == 3 and lowered[0] == "scm":
-        return f"{segments[1]}/{segments[2]}"
-    return None
-
-
-def _location(url: str) -> tuple[str, str] | None:
-    split = _split_host_and_path(url)
-    if split is None:
-        return None
-    return _canonical_location(*split)
-
-
-def normalize_remote_url(url: str) -> tuple[str, str] | None:
-    """(host, path), lower-cased, user/port/`.git` dropped; None when `url` names no hosted repo."""
-    location = _location(url)
-    if location is None:
-        return None
-    host, path = location
-    return host, path.lower()
-
-
-def repository_name_from_remote(url: str) -> str | None:
-    """A Sentry-style repository name ("acme/shop", "group/sub/repo") in the remote's own case."""
-    location = _location(url)
-    if location is None:
-        return None
-    host, path = location
-    if host == _AZURE_HOST:
-        path = path.replace("/_git/", "/")
-    return path
-
-
-def _repository_is_usable(repo: dict) -> bool:
-    provider = repo.get("provider") or {}
-    provider_id = provider.get("id") if isinstance(provider, dict) else None
-    status = repo.get("status") or "active"
-    return status == "active" and provider_id in KNOWN_PROVIDERS and bool(repo.get("url"))
-
-
-def match_repository(remote_url: str, repos: Iterable[dict]) -> dict | None:
-    """The first active Sentry repository with a real provider whose URL names `remote_url`."""
-    wanted = normalize_remote_url(remote_url)
-    if wanted is None:
-        return None
-    for repo in repos:
-        if _repository_is_usable(repo) and normalize_remote_url(repo["url"]) == wanted:
-            return repo
-    return None
-
-
 # ---------------------------------------------------------------------------------------------
 # --commit specs
 
 
-def parse_commit_spec(spec: str) -> dict:
+def parse_commit_spec(spec: str) -> dict[str, str | None]:
     """`REPO@SHA` or `REPO@PREV..SHA` to a Sentry ref; the strings go to the server unresolved."""
     repository, at, revision = spec.rpartition("@")
     repository = repository.strip()
@@ -221,83 +58,6 @@ def parse_commit_spec(spec: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# Running git
-
-_FETCH_TIMEOUT_SECONDS = 600
-
-
-def _git_env() -> dict[str, str]:
-    # Never stop a CI job on a credentials prompt.
-    return {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-
-
-def _run_git(
-    repo_dir: Path, *args: str, check: bool = True, timeout: float | None = None
-) -> subprocess.CompletedProcess:
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(repo_dir), *args],
-            capture_output=True, env=_git_env(), timeout=timeout,
-        )
-    except FileNotFoundError:
-        raise GitError("git is not installed or not on PATH; install git to read commits") from None
-    except subprocess.TimeoutExpired:
-        raise GitError(f"`git {' '.join(args)}` took longer than {timeout:.0f} s; check the network") from None
-    if check and result.returncode != 0:
-        raise GitError(f"`git {' '.join(args)}` failed in {repo_dir}: {_first_line(result.stderr)}")
-    return result
-
-
-def _first_line(stderr: bytes) -> str:
-    text = stderr.decode("utf-8", errors="replace").strip()
-    return text.splitlines()[0] if text else "no error output"
-
-
-def _stdout(result: subprocess.CompletedProcess) -> str:
-    return result.stdout.decode("utf-8", errors="replace").strip()
-
-
-def remote_url(repo_dir: Path, remote: str = "origin") -> str | None:
-    """The fetch URL of `remote` (after `insteadOf` rewriting), or None if there is none."""
-    if remote.startswith("-"):
-        return None
-    result = _run_git(Path(repo_dir), "remote", "get-url", remote, check=False)
-    url = _stdout(result)
-    return url if result.returncode == 0 and url else None
-
-
-def _resolve_commit(repo_dir: Path, revision: str) -> str | None:
-    if not revision or revision.startswith("-"):
-        return None
-    result = _run_git(repo_dir, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", check=False)
-    return _stdout(result) if result.returncode == 0 else None
-
-
-def _is_ancestor(repo_dir: Path, ancestor: str, descendant: str) -> bool:
-    result = _run_git(repo_dir, "merge-base", "--is-ancestor", ancestor, descendant, check=False)
-    if result.returncode not in (0, 1):
-        raise GitError(f"git could not compare {ancestor[:12]} with {descendant[:12]}: {_first_line(result.stderr)}")
-    return result.returncode == 0
-
-
-def _is_shallow(repo_dir: Path) -> bool:
-    return _stdout(_run_git(repo_dir, "rev-parse", "--is-shallow-repository")) == "true"
-
-
-def _shallow_commits(repo_dir: Path) -> frozenset[str]:
-    """Commits whose parents a shallow clone cut off (their history is not local)."""
-    shallow_file = Path(_stdout(_run_git(repo_dir, "rev-parse", "--path-format=absolute", "--git-path", "shallow")))
-    try:
-        return frozenset(shallow_file.read_text().split())
-    except FileNotFoundError:
-        return frozenset()
-
-
-def _range_commits(repo_dir: Path, previous: str, head: str) -> list[str]:
-    return _stdout(_run_git(repo_dir, "rev-list", f"{previous}..{head}")).split()
-
-
-# ---------------------------------------------------------------------------------------------
 # The streamed log
 
 # Each record starts with RS so a new commit can never be mistaken for a status letter.
@@ -309,10 +69,10 @@ _READ_SIZE = 1 << 16
 _TYPE_FOR_STATUS = {"A": "A", "M": "M", "D": "D", "T": "M", "C": "A"}
 
 
-def _log_command(repo_dir: Path, revisions: Sequence[str]) -> list[str]:
+def _log_arguments(revisions: Sequence[str]) -> list[str]:
     # `-c` and the --no-* flags pin down every config knob that would change the output we parse.
     return [
-        "git", "-C", str(repo_dir), "-c", "log.showRoot=true",
+        "-c", "log.showRoot=true",
         "log", "-z", f"--format={_LOG_FORMAT}", "--encoding=UTF-8",
         "--name-status", "--no-renames", "--diff-merges=first-parent", "--no-relative",
         "--no-show-signature", "--no-color", "--no-ext-diff", "--no-textconv",
@@ -390,47 +150,13 @@ def _changes_for(status: str, paths: list[str]) -> list[tuple[str, str]]:
     return [(_TYPE_FOR_STATUS.get(status, "M"), paths[0])]
 
 
-class _LogStream:
-    """One `git log` process whose stdout is parsed while git is still walking."""
-
-    def __init__(self, repo_dir: Path, revisions: Sequence[str]) -> None:
-        self._stderr = tempfile.TemporaryFile()
-        try:
-            self._process = subprocess.Popen(
-                _log_command(repo_dir, revisions), stdout=subprocess.PIPE,
-                stderr=self._stderr, env=_git_env(),
-            )
-        except FileNotFoundError:
-            self._stderr.close()
-            raise GitError("git is not installed or not on PATH; install git to read commits") from None
-        self._finished = False
-
-    def commits(self) -> Iterator[_RawCommit]:
-        assert self._process.stdout is not None
-        yield from _parse_log(self._process.stdout)
-        self._finished = True
-
-    def close(self) -> None:
-        """Wait for git; stop it early when the caller has read enough; raise if it failed."""
-        if not self._finished:
-            self._process.kill()
-        if self._process.stdout is not None:
-            self._process.stdout.close()
-        returncode = self._process.wait()
-        self._stderr.seek(0)
-        stderr = self._stderr.read()
-        self._stderr.close()
-        if self._finished and returncode != 0:
-            raise GitError(f"`git log` failed: {_first_line(stderr)}")
-
-
 # ---------------------------------------------------------------------------------------------
 # Building Sentry commits
 
 
 @dataclass
 class LocalCommits:
-    commits: list[dict]  # Sentry commits[] payload, newest first
+    commits: list[dict[str, Any]]  # Sentry commits[] payload, newest first
     previous: str | None  # the previous release commit used as the range base, if found
     notes: list[str] = field(default_factory=list)  # why a fallback was taken, what was left out
 
@@ -457,14 +183,14 @@ class _PathFilter:
         return any(p == "" or path == p or path.startswith(p + "/") for p in self.prefixes)
 
 
-def _repo_relative_prefixes(repo_dir: Path, paths: Sequence[str]) -> list[str]:
-    """`paths` are relative to `repo_dir` (or absolute); turn them into repository paths."""
+def _repo_relative_prefixes(repo: Repository, paths: Sequence[str]) -> list[str]:
+    """`paths` are relative to `repo.root` (or absolute); turn them into repository paths."""
     if not paths:
         return []
-    top = Path(_stdout(_run_git(repo_dir, "rev-parse", "--show-toplevel"))).resolve()
+    top = Path(repo.git("rev-parse", "--show-toplevel")).resolve()
     prefixes = []
     for raw in paths:
-        candidate = Path(raw) if os.path.isabs(raw) else Path(repo_dir) / raw
+        candidate = Path(raw) if os.path.isabs(raw) else repo.root / raw
         absolute = Path(os.path.normpath(str(candidate.absolute())))
         try:
             relative = absolute.relative_to(top)
@@ -481,7 +207,7 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit]
 
 
-def _patch_set(raw: _RawCommit, counters: _Counters) -> list[dict]:
+def _patch_set(raw: _RawCommit, counters: _Counters) -> list[dict[str, Any]]:
     patch_set = []
     for change_type, path in raw.changes:
         if len(path) > MAX_PATH_LENGTH:
@@ -491,9 +217,9 @@ def _patch_set(raw: _RawCommit, counters: _Counters) -> list[dict]:
     return patch_set
 
 
-def _sentry_commit(raw: _RawCommit, repository: str, shallow: frozenset[str], counters: _Counters) -> dict:
+def _sentry_commit(raw: _RawCommit, repository: str, shallow: frozenset[str], counters: _Counters) -> dict[str, Any]:
     # Without a name Sentry files the commits under its per-organization default repository.
-    commit: dict = {"id": raw.sha, "repository": repository} if repository else {"id": raw.sha}
+    commit: dict[str, Any] = {"id": raw.sha, "repository": repository} if repository else {"id": raw.sha}
     if raw.author_name:
         commit["author_name"] = _truncate(raw.author_name, MAX_AUTHOR_NAME_LENGTH)
     if raw.author_email:
@@ -510,7 +236,7 @@ def _sentry_commit(raw: _RawCommit, repository: str, shallow: frozenset[str], co
 
 
 def _walk(
-    repo_dir: Path,
+    repo: Repository,
     revisions: Sequence[str],
     *,
     repository: str,
@@ -518,13 +244,13 @@ def _walk(
     shallow: frozenset[str],
     limit: int | None,
     notes: list[str],
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Run the one `git log` and turn its records into Sentry commits (newest first)."""
     counters = _Counters()
-    commits: list[dict] = []
-    stream = _LogStream(repo_dir, revisions)
+    commits: list[dict[str, Any]] = []
+    stream = repo.stream(_log_arguments(revisions))
     try:
-        for raw in stream.commits():
+        for raw in stream.read(_parse_log):
             # a shallow boundary's real changes are unknown: keep it rather than guess it away
             if path_filter and raw.sha not in shallow and not path_filter.touches(p for _, p in raw.changes):
                 continue
@@ -554,13 +280,13 @@ def _add_walk_notes(counters: _Counters, notes: list[str]) -> None:
 # Finding the previous release commit, deepening shallow clones
 
 
-def _previous_in_range(repo_dir: Path, previous: str, head: str) -> str | None:
+def _previous_in_range(repo: Repository, previous: str, head: str) -> str | None:
     """The full sha of `previous` if the whole range previous..head is in local history."""
-    resolved = _resolve_commit(repo_dir, previous)
-    if resolved is None or not _is_ancestor(repo_dir, resolved, head):
+    resolved = repo.resolve(previous)
+    if resolved is None or not repo.is_ancestor(resolved, head):
         return None
-    shallow = _shallow_commits(repo_dir)
-    if shallow and shallow.intersection(_range_commits(repo_dir, resolved, head)):
+    shallow = repo.shallow_commits()
+    if shallow and shallow.intersection(repo.rev_list(f"{resolved}..{head}")):
         return None  # a merged side branch still crosses the shallow boundary
     return resolved
 
@@ -574,22 +300,23 @@ def _deepen_steps(max_steps: int) -> list[list[str]]:
 
 
 def _deepen_until_found(
-    repo_dir: Path, previous: str, head: str, *, remote: str, max_steps: int,
+    repo: Repository, previous: str, head: str, *, remote: str, max_steps: int,
     log: Callable[[str], None], notes: list[str],
 ) -> str | None:
     """Fetch more history step by step until `previous..head` is complete locally."""
     fetched = 0
     for step in _deepen_steps(max_steps):
-        if not _is_shallow(repo_dir):
+        if not repo.shallow:
             break
         log(f"history back to the previous release commit {previous[:12]} is cut off by the shallow clone; "
             f"git fetch {step[0]} {remote}")
-        result = _run_git(repo_dir, "fetch", "--quiet", *step, remote, check=False, timeout=_FETCH_TIMEOUT_SECONDS)
-        if result.returncode != 0:
-            notes.append(f"could not deepen the clone from {remote!r}: {_first_line(result.stderr)}")
+        try:
+            repo.fetch(remote, *step)
+        except GitError as exc:
+            notes.append(f"could not deepen the clone from {remote!r}: {exc}")
             return None
         fetched += 1
-        found = _previous_in_range(repo_dir, previous, head)
+        found = _previous_in_range(repo, previous, head)
         if found is not None:
             notes.append(f"deepened the shallow clone {fetched} time(s) to reach the previous release commit")
             return found
@@ -626,10 +353,10 @@ def _check_arguments(repository: str, initial_depth: int) -> None:
         raise UsageError(f"--initial-depth must be at least 1, not {initial_depth}")
 
 
-def _resolve_head(repo_dir: Path, head: str) -> str:
-    resolved = _resolve_commit(repo_dir, head)
+def _resolve_head(repo: Repository, head: str) -> str:
+    resolved = repo.resolve(head)
     if resolved is None:
-        raise GitError(f"{head!r} does not name a commit in {repo_dir}; run inside a git checkout with commits")
+        raise GitError(f"{head!r} does not name a commit in {repo.root}; run inside a git checkout with commits")
     return resolved
 
 
@@ -653,23 +380,23 @@ def collect_local_commits(
     (relative to `repo_dir`); kept commits carry their full patch set, since Sentry uses it to
     suggest suspect commits for any file.
     """
-    repo_dir = Path(repo_dir)
+    repo = Repository(Path(repo_dir))
     _check_arguments(repository, initial_depth)
-    head_sha = _resolve_head(repo_dir, head)
-    path_filter = _PathFilter(_repo_relative_prefixes(repo_dir, paths))
+    head_sha = _resolve_head(repo, head)
+    path_filter = _PathFilter(_repo_relative_prefixes(repo, paths))
     notes: list[str] = []
 
     base = _find_previous(
-        repo_dir, previous, head_sha, head=head, remote=remote, deepen=deepen,
+        repo, previous, head_sha, head=head, remote=remote, deepen=deepen,
         max_deepen_steps=max_deepen_steps, ignore_missing=ignore_missing, log=log, notes=notes,
     )
-    shallow = _shallow_commits(repo_dir)
+    shallow = repo.shallow_commits()
     if base is not None:
         if base == head_sha:
             notes.append(f"{head} is the previous release commit; there are no new commits")
             return LocalCommits([], base, notes)
         commits = _walk(
-            repo_dir, [f"{base}..{head_sha}"], repository=repository, path_filter=path_filter,
+            repo, [f"{base}..{head_sha}"], repository=repository, path_filter=path_filter,
             shallow=shallow, limit=None, notes=notes,
         )
         return LocalCommits(commits, base, notes)
@@ -679,31 +406,31 @@ def collect_local_commits(
     # Without a path filter git can stop after N commits itself; with one we stop reading.
     revisions = [head_sha] if path_filter else [f"--max-count={initial_depth}", head_sha]
     commits = _walk(
-        repo_dir, revisions, repository=repository, path_filter=path_filter,
+        repo, revisions, repository=repository, path_filter=path_filter,
         shallow=shallow, limit=initial_depth, notes=notes,
     )
     return LocalCommits(commits, None, notes)
 
 
 def _find_previous(
-    repo_dir: Path, previous: str | None, head_sha: str, *, head: str, remote: str, deepen: bool,
+    repo: Repository, previous: str | None, head_sha: str, *, head: str, remote: str, deepen: bool,
     max_deepen_steps: int, ignore_missing: bool, log: Callable[[str], None], notes: list[str],
 ) -> str | None:
     """The range base, deepening a shallow clone if needed; None means "use the initial depth"."""
     if previous is None:
         return None
-    found = _previous_in_range(repo_dir, previous, head_sha)
+    found = _previous_in_range(repo, previous, head_sha)
     if found is not None:
         return found
     deepened = False
-    if deepen and _is_shallow(repo_dir):
+    if deepen and repo.shallow:
         deepened = True
         found = _deepen_until_found(
-            repo_dir, previous, head_sha, remote=remote, max_steps=max_deepen_steps, log=log, notes=notes,
+            repo, previous, head_sha, remote=remote, max_steps=max_deepen_steps, log=log, notes=notes,
         )
         if found is not None:
             return found
-    message = _missing_previous_message(previous, head, _is_shallow(repo_dir), deepened)
+    message = _missing_previous_message(previous, head, repo.shallow, deepened)
     if not ignore_missing:
         raise GitError(message)
     notes.append(f"{message.split(';')[0]}; --ignore-missing: using the newest commits instead")
@@ -712,5 +439,6 @@ def _find_previous(
 
 def is_rollback(repo_dir: Path, head: str, previous: str) -> bool:
     """Whether `head` is an older commit on the line `previous` came from (deploying it goes back)."""
-    resolved = _resolve_commit(Path(repo_dir), previous)
-    return resolved is not None and resolved != head and _is_ancestor(Path(repo_dir), head, resolved)
+    repo = Repository(Path(repo_dir))
+    resolved = repo.resolve(previous)
+    return resolved is not None and resolved != head and repo.is_ancestor(head, resolved)

@@ -11,6 +11,7 @@ from sentry_release import naming, versions, vcs
 from sentry_release.ci import CIFacts, detect_ci
 from sentry_release.config import Settings
 from sentry_release.errors import ConfigError, InvalidName
+from sentry_release.git import Head, Repository, open_repository
 
 Log = Callable[[str], None]
 
@@ -29,25 +30,25 @@ class Derivation:
     source: str = ""
     head_sha: Optional[str] = None
     repo_dir: Optional[Path] = None
-    ci: CIFacts = field(default_factory=CIFacts)
+    ordinal: Optional[vcs.DayOrdinal] = None   # HEAD's place in its day, when the name has a commit {date}
 
 
 def derive_release(settings: Settings, project_dir: Path, environ: Mapping[str, str], log: Log) -> Derivation:
     ci = detect_ci(environ)
-    repo = vcs.open_repo(project_dir)
-    head = vcs.head(repo) if repo is not None else None
+    repo = open_repository(project_dir)
+    head = repo.head() if repo is not None else None
     repo_dir = repo.root if repo is not None else None
     head_sha = head.sha if head else ci.sha
 
     if settings.release == "" and settings.source("release") != "default":
         raise InvalidName(f"the release given by {settings.source('release')} is empty; "
-                                 "leave it out to derive the name")
+                          "leave it out to derive the name")
     if settings.release:
         explicit = str(settings.release)
         if explicit.startswith("refs/tags/"):
             explicit = explicit[len("refs/tags/"):]
         name = naming.validate_release(settings.release_prefix + explicit)
-        return Derivation(name, None, {}, settings.source("release"), head_sha, repo_dir, ci)
+        return Derivation(name, None, {}, settings.source("release"), head_sha, repo_dir)
 
     template = settings.template
     fields = naming.template_fields(template)
@@ -55,19 +56,37 @@ def derive_release(settings: Settings, project_dir: Path, environ: Mapping[str, 
     files_dir = settings.pyproject.parent if settings.pyproject is not None else project_dir
     finder = _PartFinder(settings, files_dir, repo, head, ci, log)
     parts = {name: part for name in fields if (part := finder.find(name)) is not None}
+    ordinal = finder.day_ordinal() if "date" in parts else None
+    if ordinal is not None:
+        parts["date"] = _with_ordinal(parts["date"], ordinal)
     rendered = naming.render_release(template, {name: part.value for name, part in parts.items()})
     name = naming.validate_release(settings.release_prefix + rendered)
-    return Derivation(name, template, parts, f"template {template!r}", head_sha, repo_dir, ci)
+    return Derivation(name, template, parts, f"template {template!r}", head_sha, repo_dir, ordinal)
+
+
+def _with_ordinal(date_part: Part, ordinal: vcs.DayOrdinal) -> Part:
+    """The first commit of a day keeps the plain date; the second gets `.2`, the third `.3`."""
+    value = date_part.value if ordinal.number == 1 else f"{date_part.value}.{ordinal.number}"
+    return Part(value, f"{date_part.source}; {ordinal.describe()}")
 
 
 class _PartFinder:
-    def __init__(self, settings: Settings, project_dir: Path, repo: Optional[vcs.Repo], head: Optional[vcs.Head],
+    def __init__(self, settings: Settings, project_dir: Path, repo: Optional[Repository], head: Optional[Head],
                  ci: CIFacts, log: Log) -> None:
         self.settings, self.project_dir, self.repo, self.head, self.ci, self.log = (
             settings, project_dir, repo, head, ci, log)
+        self.fetching = vcs.Fetching(bool(settings.fetch), str(settings.vcs_remote), log)
+        self.version_tag: Optional[vcs.VersionTag] = None   # where the version starts, when a tag names it
 
     def find(self, name: str) -> Optional[Part]:
-        return getattr(self, f"_{name}")()
+        finder: Callable[[], Optional[Part]] = getattr(self, f"_{name}")
+        return finder()
+
+    def day_ordinal(self) -> Optional[vcs.DayOrdinal]:
+        """HEAD's place among its day's commits, for a date taken from HEAD's commit."""
+        if self.settings.date_source != "commit" or self.repo is None or self.head is None:
+            return None
+        return vcs.day_ordinal(self.repo, self.head, self.version_tag, self.fetching)
 
     def _version(self) -> Optional[Part]:
         if self.settings.base_version:
@@ -88,13 +107,8 @@ class _PartFinder:
     def _tag(self) -> Optional[Part]:
         if self.repo is None or self.head is None:
             return None
-        found = vcs.latest_version_tag(self.repo)
-        if found is None and self.repo.shallow:
-            if self.settings.fetch and vcs.fetch_tags(self.repo, self.settings.vcs_remote, self.log):
-                found = vcs.latest_version_tag(self.repo)
-            if found is None:
-                self.log("shallow clone: no version tag is reachable, so the base version comes from the "
-                         "next source (fetch with fetch-depth: 0 / GIT_DEPTH: 0 to use tags)")
+        found = vcs.version_tag(self.repo, self.fetching)
+        self.version_tag = found
         return Part(found.version, f"git tag {found.tag}") if found else None
 
     def _date(self) -> Optional[Part]:
@@ -109,7 +123,8 @@ class _PartFinder:
             return Part(created.strftime("%Y%m%d"), "CI_PIPELINE_CREATED_AT (UTC)")
         if self.head is None:
             return None
-        return Part(self.head.committed_at.strftime("%Y%m%d"), f"HEAD commit date {self.head.committed_at:%Y-%m-%dT%H:%MZ} (UTC)")
+        committed = self.head.committed_at
+        return Part(committed.strftime("%Y%m%d"), f"HEAD commit date {committed:%Y-%m-%dT%H:%MZ} (UTC)")
 
     def _sha(self) -> Optional[Part]:
         if self.head:

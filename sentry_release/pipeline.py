@@ -17,10 +17,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from sentry_release import commits as commits_mod
+from sentry_release import remotes
 from sentry_release.clock import parse_timestamp, utc_now
 from sentry_release.deploys import deploy_body, record_deploy
 from sentry_release.environments import Deployed, History, describe_previous, environment_history
 from sentry_release.errors import GitError, NameCollision, UsageError
+from sentry_release.git import Repository
 from sentry_release.releases import (
     JSON, Release, ReleaseTarget, as_upload, create_release, list_repositories, require_target,
     stored_commit_list, update_release, upload_commits,
@@ -146,8 +148,8 @@ def commit_source(options: CommitOptions, derivation: Derivation) -> CommitSourc
             return CommitSource(CommitPlan("skip", reason="no git repository here; commits skipped (--ignore-missing)"))
         raise GitError("no git repository with commits here: run inside the checkout "
                        "(without one: deploy --commits skip, or set-commits --commit REPO@SHA)")
-    remote_url = commits_mod.remote_url(repo_dir, options.remote)
-    local_name = commits_mod.repository_name_from_remote(remote_url) if remote_url else None
+    remote_url = Repository(repo_dir).remote_url(options.remote)
+    local_name = remotes.repository_name_from_remote(remote_url) if remote_url else None
     return CommitSource(None, remote_url, local_name)
 
 
@@ -164,7 +166,7 @@ def plan_commits(client: SentryClient, target: ReleaseTarget, options: CommitOpt
             reason = "dry run without the server: cannot list the organization's repositories"
         else:
             repos = list_repositories(client, target, log)
-            match = commits_mod.match_repository(remote_url, repos) if repos is not None else None
+            match = remotes.match_repository(remote_url, repos) if repos is not None else None
             if match is not None:
                 return CommitPlan("refs", refs=[{"repository": match["name"], "commit": derivation.head_sha}],
                                   repository=match["name"],

@@ -21,8 +21,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-SOURCES = ("tag", "pyproject", "setup.cfg", "package.json", "VERSION")
-
 
 @dataclass(frozen=True)
 class BaseVersion:

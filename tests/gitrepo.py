@@ -54,6 +54,12 @@ class GitRepo:
         self.git("commit", "-q", "--allow-empty", "-m", message, env=dated)
         return self.head()
 
+    def merge(self, branch: str, message: str, date: str = "2024-01-16T10:00:00+00:00") -> str:
+        """Merge `branch` into the current branch with a merge commit at `date`, return its sha."""
+        dated = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+        self.git("merge", "-q", "--no-ff", "-m", message, branch, env=dated)
+        return self.head()
+
     def head(self) -> str:
         return self.git("rev-parse", "HEAD")
 

@@ -25,15 +25,6 @@ from gitrepo import GitRepo
 
 Deploys = Callable[[str], List[Dict[str, Any]]]
 
-# What the deploy flow before issue 11 does wrong in each scenario (observed on the emulator and on
-# Sentry 23.7.1); both tiers mark these scenarios xfail(strict) with this reason until the flow lands.
-# None of them gets `ref`, `--json` previous_release or a "since …" log line yet.
-TODAY = {
-    "hotfix": "the hotfix derives the morning's name again: that release's commit list is replaced by the "
-              "hotfix alone and no deploy is recorded",
-}
-
-
 class SentryReader:
     """Reads releases and their commits back through the API."""
 

@@ -10,16 +10,10 @@ from pathlib import Path
 import pytest
 
 from gitrepo import GitRepo
-from sentry_release.commits import (
-    KNOWN_PROVIDERS,
-    collect_local_commits,
-    match_repository,
-    normalize_remote_url,
-    parse_commit_spec,
-    remote_url,
-    repository_name_from_remote,
-)
+from sentry_release.commits import collect_local_commits, parse_commit_spec
 from sentry_release.errors import GitError, UsageError
+from sentry_release.git import Repository
+from sentry_release.remotes import KNOWN_PROVIDERS, match_repository, normalize_remote_url, repository_name_from_remote
 
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 
@@ -142,9 +136,9 @@ def test_repository_name_from_remote_keeps_case(url: str, name: str) -> None:
 def test_remote_url_reads_the_named_remote(repo: GitRepo) -> None:
     repo.git("remote", "add", "origin", "git@github.com:acme/shop.git")
     repo.git("remote", "add", "upstream", "https://github.com/acme/upstream")
-    assert remote_url(repo.path) == "git@github.com:acme/shop.git"
-    assert remote_url(repo.path, "upstream") == "https://github.com/acme/upstream"
-    assert remote_url(repo.path, "missing") is None
+    assert Repository(repo.path).remote_url() == "git@github.com:acme/shop.git"
+    assert Repository(repo.path).remote_url("upstream") == "https://github.com/acme/upstream"
+    assert Repository(repo.path).remote_url("missing") is None
 
 
 # ------------------------------------------------------------------------------------------

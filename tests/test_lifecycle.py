@@ -1,9 +1,7 @@
 """The release lifecycle (issue 11) on real git repositories, through the real CLI, on the emulator.
 
 The scenarios live in tests/lifecycle.py and run unchanged against a real Sentry in
-tests/e2e/test_e2e_lifecycle.py. Those marked xfail describe the deploy flow the lead is building
-(issue 11) and fail with today's code for the reason given; strict, so each one turns into a
-failure to flip the day it passes.
+tests/e2e/test_e2e_lifecycle.py.
 """
 
 from __future__ import annotations
@@ -34,9 +32,6 @@ def sentry(sentry_emulator: SentryEmulator) -> Iterator[lifecycle.Sentry]:
     target.reader.close()
 
 
-def xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(reason=f"issue 11: {reason}", strict=True)
-
 
 def test_one_project_two_environments(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.one_project_two_environments(sentry, tmp_path)
@@ -54,7 +49,6 @@ def test_rollback_forward_and_rerun(sentry: lifecycle.Sentry, tmp_path: Path) ->
     lifecycle.rollback_forward_and_rerun(sentry, tmp_path)
 
 
-@xfail(lifecycle.TODAY["hotfix"])
 def test_same_day_hotfix(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.same_day_hotfix(sentry, tmp_path)
 

@@ -20,7 +20,7 @@ def test_new_is_idempotent(repo: GitRepo, sentry_emulator, sentry_env) -> None:
     again = run_cli(["new"], repo.path, env=sentry_env)
     assert first.code == again.code == 0, again.stderr
     assert [r.status for r in sentry_emulator.requests_to("POST")] == [201, 208]
-    assert sentry_emulator.release("acme", "v1.0.0-20240116")["dateReleased"] is None
+    assert sentry_emulator.release("acme", "v1.0.0-20240116.2")["dateReleased"] is None
 
 
 def test_finalize_sets_date_released(repo: GitRepo, sentry_emulator, sentry_env) -> None:
@@ -28,7 +28,7 @@ def test_finalize_sets_date_released(repo: GitRepo, sentry_emulator, sentry_env)
     run_cli(["new"], repo.path, env=sentry_env)
     result = run_cli(["finalize", "--released", "1705392000"], repo.path, env=sentry_env)
     assert result.code == 0, result.stderr
-    assert sentry_emulator.release("acme", "v1.0.0-20240116")["dateReleased"].startswith("2024-01-16T08:00:00")
+    assert sentry_emulator.release("acme", "v1.0.0-20240116.2")["dateReleased"].startswith("2024-01-16T08:00:00")
 
 
 def test_finalize_unknown_release_says_so(repo: GitRepo, sentry_emulator, sentry_env) -> None:

@@ -102,14 +102,17 @@ def test_shallow_clone_fetches_tags(repo: GitRepo, tmp_path: Path) -> None:
     assert "fetching tags" in result.stderr
 
 
-def test_shallow_clone_without_fetch_falls_back_and_says_so(repo: GitRepo, tmp_path: Path) -> None:
+def test_shallow_clone_without_fetch_fails_with_the_fix_instead_of_another_source(repo: GitRepo,
+                                                                                 tmp_path: Path) -> None:
     repo.commit("one", {"a": "1", "VERSION": "0.0.1"}, date="2024-01-01T00:00:00+00:00")
     repo.tag("v1.4.0")
     repo.commit("two", {"a": "2"}, date="2024-01-02T00:00:00+00:00")
     clone = repo.clone(tmp_path / "shallow", depth=1)
     result = run_cli(["version", "--no-fetch"], clone.path)
-    assert result.stdout == "v0.0.1-20240102\n"
-    assert "shallow clone" in result.stderr and "next source" in result.stderr
+    assert (result.code, result.stdout) == (1, "")
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--no-fetch" in lines[0]
+    assert "fetch-depth: 0" in lines[0] and "GIT_DEPTH: 0" in lines[0] and "version-source" in lines[0]
 
 
 def test_export_env_file_keeps_everything_else(repo: GitRepo) -> None:

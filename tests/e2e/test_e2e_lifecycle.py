@@ -39,9 +39,6 @@ def sentry(real_sentry: SentryServer, sentry_api: SentryApi, e2e_project: Projec
         delete_project(sentry_api, project)
 
 
-def xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(reason=f"issue 11: {reason}", strict=True)
-
 
 def test_one_project_two_environments(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.one_project_two_environments(sentry, tmp_path)
@@ -59,7 +56,6 @@ def test_rollback_forward_and_rerun(sentry: lifecycle.Sentry, tmp_path: Path) ->
     lifecycle.rollback_forward_and_rerun(sentry, tmp_path)
 
 
-@xfail(lifecycle.TODAY["hotfix"])
 def test_same_day_hotfix(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
     lifecycle.same_day_hotfix(sentry, tmp_path)
 

@@ -51,7 +51,7 @@ def app_repo(path: Path, project: Project, files: Dict[str, str], remote: str) -
 
 
 def expected_release(project: Project) -> str:
-    return f"v{project.version(0)}-20240116"
+    return f"v{project.version(0)}-20240116.2"  # HEAD is the second commit of that day since the tag
 
 
 def release_path(project: Project, version: str) -> str:

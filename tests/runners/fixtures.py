@@ -10,7 +10,7 @@ from gitrepo import GitRepo
 from runners.support import build_wheelhouse, copy_source
 
 APP_REMOTE = "https://github.com/acme/shop.git"
-APP_RELEASE = "v1.2.0-20240116"  # the default template: latest version tag and HEAD's UTC date
+APP_RELEASE = "v1.2.0-20240116.2"  # the default template: latest version tag, HEAD's UTC date, 2nd commit that day
 
 
 _built: dict[str, Path] = {}
