@@ -513,6 +513,84 @@ def check(environment: Optional[str], env_file: Optional[str], send_test_event: 
     sys.exit(run_check_command(load, make_output(params), params, environment, env_file, send_test_event))
 
 
+# -- watch (post-deploy gate) -----------------------------------------------------------------
+
+class _Parsed(click.ParamType):
+    """A click type around one of watch.py's parsers, so errors name the flag and exit 2."""
+
+    def __init__(self, name: str, parser: str) -> None:
+        self.name, self._parser = name, parser
+
+    def convert(self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]) -> Any:
+        from sentry_release import watch
+
+        try:
+            return getattr(watch, self._parser)(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@cli.command(short_help="Post-deploy gate: watch the release's health, fail when it turns bad.")
+@common_options
+@naming_options
+@click.option("--environment", "-e", help="Environment the release was deployed to [env SENTRY_ENVIRONMENT].")
+@click.option("--for", "window", required=True, type=_Parsed("duration", "parse_duration"),
+              help="How long to watch, e.g. 90s, 10m.")
+@click.option("--interval", "watch_interval", type=_Parsed("duration", "parse_interval"),
+              help="Time between polls, 1s or more [pyproject watch-interval; default 30s].")
+@click.option("--max-new-issues", "watch_max_new_issues", type=click.IntRange(min=0),
+              help="Fail when more new issues appear [pyproject watch-max-new-issues; default 3].")
+@click.option("--min-crash-free", "watch_min_crash_free", type=_Parsed("percent", "parse_percent"),
+              help="Fail under this crash-free sessions percentage [pyproject watch-min-crash-free; default 99].")
+@click.option("--env-file", type=click.Path(dir_okay=False),
+              help="The .env deploy wrote; its RELEASE is the release watched when --release is not given.")
+def watch(environment: Optional[str], window: float, env_file: Optional[str], **params: Any) -> None:
+    """Watch a deployed release and fail (exit 1) as soon as it turns unhealthy.
+
+    \b
+    sentry-release watch -e production --for 10m
+    sentry-release watch -e production --for 10m --max-new-issues 0 --min-crash-free 99.5
+
+    Polls the release in that environment's projects: new issues first seen in this release
+    since its deploy, and crash-free sessions when the app sends sessions. One line per poll;
+    the verdict names the threshold crossed, the value measured, the new issues and the release
+    link. What cannot be read (no sessions, a token without event:read) is said once and never
+    fails the gate. Thresholds per environment: [tool.sentry-release.environments.<name>]
+    watch-max-new-issues, watch-min-crash-free, watch-interval.
+    Exit codes: 0 healthy window, 1 unhealthy, 2 invalid input, 130 interrupted.
+    """
+    from sentry_release import watch as watching
+    from sentry_release.sentry import preload
+
+    preload()
+    out = make_output(params)
+    environment = environment or os.environ.get("SENTRY_ENVIRONMENT")
+    settings = _with_writeback(load(params, environment), env_file, (), None)
+    for warning in settings.warnings:
+        out.log(f"warning: {warning}")
+    release = watching.choose_release(settings, Path.cwd(), os.environ, out.log)
+    options = watching.options_from(settings, environment, window)
+    verdict = watching.run(settings, release, options, out.log, out.debug)
+    _report_verdict(verdict, out, params["as_json"])
+    sys.exit(verdict.exit_code)
+
+
+def _report_verdict(verdict: Any, out: Output, as_json: bool) -> None:
+    from sentry_release import writeback
+
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        if os.environ.get("GITHUB_OUTPUT"):
+            writeback.write_github_output(Path(os.environ["GITHUB_OUTPUT"]),
+                                          {"healthy": "true" if verdict.healthy else "false"})
+        if os.environ.get("GITHUB_STEP_SUMMARY"):
+            writeback.append_github_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]),
+                                            f"**Sentry watch** {verdict.headline()} ([release]({verdict.release_url}))\n")
+    if as_json:
+        out.result(json.dumps(verdict.as_json(), indent=2))
+    else:
+        out.result("\n".join(verdict.lines()))
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False, prog_name="sentry-release")

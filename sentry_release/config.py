@@ -112,6 +112,18 @@ def _url(raw: Any) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+def _watch_interval(raw: Any) -> float:
+    from sentry_release.watch import parse_interval
+
+    return parse_interval(raw)
+
+
+def _percent(raw: Any) -> float:
+    from sentry_release.watch import parse_percent
+
+    return parse_percent(raw)
+
+
 @dataclass(frozen=True)
 class Key:
     name: str
@@ -148,6 +160,11 @@ KEYS: tuple[Key, ...] = (
     Key("max_retries", ("SENTRY_HTTP_MAX_RETRIES",), "http-max-retries", 5, _positive_int),
     Key("timeout", ("SENTRY_HTTP_TIMEOUT",), "http-timeout", 30.0, _positive_float),
     Key("ca_bundle", ("SENTRY_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"), "ca-bundle"),
+    # watch defaults, reasons in docs/ci.md "Watch": 2 reads per 30 s stay far under rate limits;
+    # a healthy deploy still regroups a few errors into new issues; healthy apps are > 99 % crash-free
+    Key("watch_interval", (), "watch-interval", 30.0, _watch_interval),
+    Key("watch_max_new_issues", (), "watch-max-new-issues", 3, _positive_int),
+    Key("watch_min_crash_free", (), "watch-min-crash-free", 99.0, _percent),
 )
 _BY_NAME = {key.name: key for key in KEYS}
 _TOML_KEYS = {key.toml: key for key in KEYS if key.toml}

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import unquote
 
+from . import health
 from . import validation as v
 from .pagination import ParseError, last_value, paginate
 from .state import (
@@ -139,6 +140,7 @@ class Store:
             self.environments: dict[int, list[str]] = {}
             self.events: list[dict[str, Any]] = []
             self.envelopes: list[dict[str, Any]] = []
+            self.health = health.Health()
             self._last_created: datetime | None = None
 
     def next_id(self, kind: str) -> int:
@@ -364,6 +366,7 @@ class Api:
             (release + "/commitfiles/", {"GET": Api.list_commitfiles}, RELEASE_SCOPES),
             (release + "/previous-with-commits/", {"GET": Api.previous_with_commits}, RELEASE_SCOPES),
             (r"/api/0/projects/(?P<org>[^/]+)/(?P<project>[^/]+)/", {"GET": Api.get_project}, PROJECT_SCOPES),
+            (org + "/issues/", {"GET": health.list_issues}, health.ISSUE_SCOPES),
         ]
         return [Route(re.compile(pattern + r"\Z"), handlers, scopes) for pattern, handlers, scopes in table]
 
@@ -604,7 +607,8 @@ class Api:
             release.head_commits = {}
 
     def get_release(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
-        return Response(200, self.visible_release(caller, params).to_json())
+        release = self.visible_release(caller, params)
+        return Response(200, health.release_details(self.store, release, request.query))
 
     def update_release(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
         release = self.visible_release(caller, params)
