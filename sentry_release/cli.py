@@ -515,32 +515,30 @@ def check(environment: Optional[str], env_file: Optional[str], send_test_event: 
 
 # -- watch (post-deploy gate) -----------------------------------------------------------------
 
-class _Parsed(click.ParamType):
-    """A click type around one of watch.py's parsers, so errors name the flag and exit 2."""
+def _parsed_by(parser: str) -> Callable[[click.Context, click.Parameter, Optional[str]], Any]:
+    """A click callback around one of watch.py's parsers, so errors name the flag and exit 2."""
 
-    def __init__(self, name: str, parser: str) -> None:
-        self.name, self._parser = name, parser
-
-    def convert(self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]) -> Any:
+    def convert(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Any:
         from sentry_release import watch
 
         try:
-            return getattr(watch, self._parser)(value)
+            return None if value is None else getattr(watch, parser)(value)
         except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return convert
 
 
 @cli.command(short_help="Post-deploy gate: watch the release's health, fail when it turns bad.")
 @common_options
 @naming_options
 @click.option("--environment", "-e", help="Environment the release was deployed to [env SENTRY_ENVIRONMENT].")
-@click.option("--for", "window", required=True, type=_Parsed("duration", "parse_duration"),
+@click.option("--for", "window", required=True, metavar="DURATION", callback=_parsed_by("parse_duration"),
               help="How long to watch, e.g. 90s, 10m.")
-@click.option("--interval", "watch_interval", type=_Parsed("duration", "parse_interval"),
+@click.option("--interval", "watch_interval", metavar="DURATION", callback=_parsed_by("parse_interval"),
               help="Time between polls, 1s or more [pyproject watch-interval; default 30s].")
-@click.option("--max-new-issues", "watch_max_new_issues", type=click.IntRange(min=0),
+@click.option("--max-new-issues", "watch_max_new_issues", type=click.IntRange(min=0), metavar="N",
               help="Fail when more new issues appear [pyproject watch-max-new-issues; default 3].")
-@click.option("--min-crash-free", "watch_min_crash_free", type=_Parsed("percent", "parse_percent"),
+@click.option("--min-crash-free", "watch_min_crash_free", metavar="PERCENT", callback=_parsed_by("parse_percent"),
               help="Fail under this crash-free sessions percentage [pyproject watch-min-crash-free; default 99].")
 @click.option("--env-file", type=click.Path(dir_okay=False),
               help="The .env deploy wrote; its RELEASE is the release watched when --release is not given.")
@@ -555,8 +553,14 @@ def watch(environment: Optional[str], window: float, env_file: Optional[str], **
     since its deploy, and crash-free sessions when the app sends sessions. One line per poll;
     the verdict names the threshold crossed, the value measured, the new issues and the release
     link. What cannot be read (no sessions, a token without event:read) is said once and never
-    fails the gate. Thresholds per environment: [tool.sentry-release.environments.<name>]
-    watch-max-new-issues, watch-min-crash-free, watch-interval.
+    fails the gate.
+
+    \b
+    Per environment, in pyproject.toml:
+      [tool.sentry-release.environments.production]
+      watch-max-new-issues = 0
+      watch-min-crash-free = 99.5
+      watch-interval = "30s"
     Exit codes: 0 healthy window, 1 unhealthy, 2 invalid input, 130 interrupted.
     """
     from sentry_release import watch as watching
@@ -568,8 +572,8 @@ def watch(environment: Optional[str], window: float, env_file: Optional[str], **
     settings = _with_writeback(load(params, environment), env_file, (), None)
     for warning in settings.warnings:
         out.log(f"warning: {warning}")
-    release = watching.choose_release(settings, Path.cwd(), os.environ, out.log)
     options = watching.options_from(settings, environment, window)
+    release = watching.choose_release(settings, Path.cwd(), os.environ, out.log)
     verdict = watching.run(settings, release, options, out.log, out.debug)
     _report_verdict(verdict, out, params["as_json"])
     sys.exit(verdict.exit_code)
