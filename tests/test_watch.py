@@ -345,3 +345,22 @@ def test_github_actions_output_and_summary(app: Path, sentry_emulator, deployed,
     assert result.code == 1
     assert "healthy=false" in output.read_text()
     assert "unhealthy: release" in summary.read_text() and "OSError" not in output.read_text()
+
+
+# -- the emulator's health endpoints themselves --------------------------------------------------
+
+def test_emulator_refuses_what_sentry_refuses(sentry_emulator, deployed) -> None:
+    import httpx
+
+    auth = {"Authorization": f"Bearer {EVENT_TOKEN}"}
+    with httpx.Client(base_url=f"{sentry_emulator.url}/api/0/organizations/acme/", headers=auth) as api:
+        bad_period = api.get(f"releases/{RELEASE}/", params={"health": "1", "summaryStatsPeriod": "5m"})
+        assert bad_period.status_code == 400 and "Invalid summaryStatsPeriod" in bad_period.json()["detail"]
+        by_slug = api.get("issues/", params={"project": "shop", "query": f"firstRelease:{RELEASE}"})
+        assert by_slug.status_code == 400
+        unmodelled = api.get("issues/", params={"project": str(sentry_emulator.project.id), "query": "is:unresolved"})
+        assert unmodelled.status_code == 400
+        listed = api.get("issues/", params={"project": str(sentry_emulator.project.id),
+                                            "query": f"firstRelease:{RELEASE}"})
+        assert listed.status_code == 200 and listed.json() == [] and listed.headers["X-Hits"] == "0"
+    sentry_emulator.take_contract_violations()  # the bad period breaks the spec's enum on purpose

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .api import Api, ApiRequest, Caller, Response, Store
 
 ISSUE_SCOPES = {"GET": {"event:read", "event:write", "event:admin"}}
+STATS_PERIODS = ("1h", "24h", "1d", "48h", "2d", "7d", "14d", "30d", "90d")  # checked with or without health=1
 _TERM = re.compile(r'(\w+):(>=|<=|>|<)?("(?:[^"\\]|\\.)*"|\S+)')
 
 
@@ -86,6 +87,13 @@ def set_sessions(store: Store, project: Project, release: str, environment: str,
 
 def release_details(store: Store, release: Release, query: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """`release.to_json()` plus what Sentry adds: newGroups in the environment(s), healthData."""
+    from .api import detail
+
+    for name in ("summaryStatsPeriod", "healthStatsPeriod"):
+        given = [value for key, value in query if key == name]
+        if given and given[-1] not in STATS_PERIODS:
+            choices = ", ".join(f"'{period}'" for period in STATS_PERIODS)
+            raise detail(400, f"Invalid {name}. Valid choices are {choices}")
     body = release.to_json()
     environments = {value for key, value in query if key == "environment"}
     with_health = any(key == "health" and value == "1" for key, value in query)
