@@ -6,12 +6,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import click
 
 from sentry_release import __version__
 from sentry_release.errors import EXIT_USAGE, SentryReleaseError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sentry_release.watch import Verdict
 
 _SECRETS: set[str] = set()
 
@@ -579,7 +582,7 @@ def watch(environment: Optional[str], window: float, env_file: Optional[str], **
     sys.exit(verdict.exit_code)
 
 
-def _report_verdict(verdict: Any, out: Output, as_json: bool) -> None:
+def _report_verdict(verdict: "Verdict", out: Output, as_json: bool) -> None:
     from sentry_release import writeback
 
     if os.environ.get("GITHUB_ACTIONS") == "true":

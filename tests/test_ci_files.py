@@ -153,6 +153,9 @@ def test_component_inputs() -> None:
     HERE / "github" / "deploy.yml",
     HERE / "gitlab" / "template.gitlab-ci.yml",
     HERE / "gitlab" / "component.gitlab-ci.yml",
+    HERE / "github" / "watch.yml",
+    HERE / "gitlab" / "watch-template.gitlab-ci.yml",
+    HERE / "gitlab" / "watch-component.gitlab-ci.yml",
 ])
 def test_docs_show_the_tested_examples(example: Path) -> None:
     """The copy-paste examples are the files the runner tests run, verbatim."""

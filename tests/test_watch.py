@@ -183,7 +183,7 @@ def test_no_session_data_is_said_once_and_never_fails(app: Path, sentry_emulator
     assert result.stderr.count("no session data") == 1
     verdict = json.loads(result.stdout)
     assert verdict["crash_free"] is None and verdict["status"] == "healthy"
-    assert any("no session data" in note for note in verdict["unmeasured"])
+    assert any("no session data" in note for note in verdict["notes"])
 
 
 def test_403_on_the_issue_list_is_said_once_and_crash_free_still_decides(
