@@ -192,8 +192,9 @@ class Watcher:
 
     def _list_issues(self, result: Poll) -> None:
         since = self.target.since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        version = self.target.version.replace("\\", "\\\\").replace('"', '\\"')
         params = {"project": [str(pid) for pid, _ in self.target.projects], "environment": self.environment,
-                  "limit": str(SHOWN_ISSUES), "query": f'firstRelease:"{self.target.version}" firstSeen:>={since}'}
+                  "limit": str(SHOWN_ISSUES), "query": f'firstRelease:"{version}" firstSeen:>={since}'}
         path = f"organizations/{seg(self.target.org)}/issues/"
         try:
             reply = self.client.request("GET", path, Context(f"list new issues of release {self.target.version}",
@@ -206,8 +207,7 @@ class Watcher:
         self._remember_limits(reply)
         items = [item for item in reply.data or [] if isinstance(item, dict)]
         result.issues = [Issue(str(i.get("shortId") or i.get("id")), str(i.get("title") or ""),
-                               str(i.get("permalink") or ""), str((i.get("project") or {}).get("slug") or ""))
-                         for i in items]
+                               str(i.get("permalink") or ""), _slug(i.get("project"))) for i in items]
         hits = reply.headers.get("X-Hits")
         result.new_issues = int(hits) if hits and hits.isdigit() else len(items)
 
@@ -216,3 +216,7 @@ class Watcher:
         if self.baseline is None:
             self.baseline = count
         result.new_issues = max(0, count - self.baseline)
+
+
+def _slug(project: Any) -> str:
+    return str(project.get("slug") or "") if isinstance(project, dict) else ""

@@ -217,6 +217,35 @@ def test_without_event_read_new_issues_are_counted_from_the_release(app: Path, s
     assert "(issue titles need a token with event:read)" in result.stdout
 
 
+def test_several_projects_are_watched_together(app: Path, sentry_emulator, sentry_env) -> None:
+    store = sentry_emulator.store
+    worker = sentry_emulator.add_project(sentry_emulator.org, "shop-worker")
+    env = dict(sentry_env, SENTRY_PROJECT="shop,shop-worker")
+    assert run_cli(["deploy", "-e", "production", "--release", RELEASE, "--commits", "skip"], app, env).code == 0
+    sentry_emulator.add_token(EVENT_TOKEN, ["project:releases", "org:read", "event:read"])
+    set_sessions(store, sentry_emulator.project, RELEASE, "production", total=900, crashed=0)
+    set_sessions(store, worker, RELEASE, "production", total=100, crashed=20)  # 98 % over both
+    add_issue(store, worker, RELEASE, "production", "TimeoutError in the worker")
+    result = watch(app, with_events(env), "--for", "2s", "--interval", "1s", "--min-crash-free", "98.5", "--json")
+    assert result.code == 1
+    verdict = json.loads(result.stdout)
+    assert (verdict["threshold"], verdict["measured"], verdict["sessions"]) == ("min-crash-free", 98.0, 1000)
+    assert [(i["project"], i["title"]) for i in verdict["issues"]] == [("shop-worker", "TimeoutError in the worker")]
+    issues = sentry_emulator.requests_to("GET", "/issues/")[0]
+    assert sorted(v for k, v in issues.query_pairs if k == "project") == sorted(
+        [str(sentry_emulator.project.id), str(worker.id)])
+
+
+def test_a_window_where_no_poll_can_be_read_passes_and_says_so(app: Path, sentry_emulator, deployed) -> None:
+    sentry_emulator.faults.add(method="GET", path=rf"/releases/{RELEASE}/$", status=502, times=None, skip=1)
+    env = dict(with_events(deployed), SENTRY_HTTP_MAX_RETRIES="0")
+    result = watch(app, env, "--for", "2s", "--interval", "1s", "--json")
+    assert result.code == 0, result.stderr
+    verdict = json.loads(result.stdout)
+    assert verdict["new_issues"] is None and verdict["crash_free"] is None
+    assert "no poll could be read: the release's health was not measured" in verdict["notes"]
+
+
 def test_thresholds_per_environment_from_pyproject(app: Path, sentry_emulator, deployed) -> None:
     (app / "pyproject.toml").write_text(
         "[tool.sentry-release.environments.production]\nwatch-max-new-issues = 0\nwatch-interval = \"1s\"\n"
