@@ -359,14 +359,14 @@ class Api:
             (org + "/projects/", {"GET": Api.list_projects}, ORG_SCOPES),
             (org + "/environments/", {"GET": Api.list_environments}, ORG_SCOPES),
             (org + "/repos/", {"GET": Api.list_repos}, REPO_SCOPES),
+            (org + "/issues/", {"GET": health.list_issues}, health.ISSUE_SCOPES),
             (org + "/releases/", {"GET": Api.list_releases, "POST": Api.create_release}, RELEASE_SCOPES),
-            (release + "/", {"GET": Api.get_release, "PUT": Api.update_release, "DELETE": Api.delete_release}, RELEASE_SCOPES),
+            (release + "/", {"GET": health.with_health(Api.get_release), "PUT": Api.update_release, "DELETE": Api.delete_release}, RELEASE_SCOPES),
             (release + "/deploys/", {"GET": Api.list_deploys, "POST": Api.create_deploy}, RELEASE_SCOPES),
             (release + "/commits/", {"GET": Api.list_commits}, RELEASE_SCOPES),
             (release + "/commitfiles/", {"GET": Api.list_commitfiles}, RELEASE_SCOPES),
             (release + "/previous-with-commits/", {"GET": Api.previous_with_commits}, RELEASE_SCOPES),
             (r"/api/0/projects/(?P<org>[^/]+)/(?P<project>[^/]+)/", {"GET": Api.get_project}, PROJECT_SCOPES),
-            (org + "/issues/", {"GET": health.list_issues}, health.ISSUE_SCOPES),
         ]
         return [Route(re.compile(pattern + r"\Z"), handlers, scopes) for pattern, handlers, scopes in table]
 
@@ -607,8 +607,7 @@ class Api:
             release.head_commits = {}
 
     def get_release(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
-        release = self.visible_release(caller, params)
-        return Response(200, health.release_details(self.store, release, request.query))
+        return Response(200, self.visible_release(caller, params).to_json())
 
     def update_release(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
         release = self.visible_release(caller, params)

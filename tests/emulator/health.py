@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from .state import Project, Release, iso, utcnow
 
 if TYPE_CHECKING:
-    from .api import Api, ApiRequest, Caller, Response, Store
+    from .api import Api, ApiRequest, Caller, Handler, Response, Store
 
 ISSUE_SCOPES = {"GET": {"event:read", "event:write", "event:admin"}}
 STATS_PERIODS = ("1h", "24h", "1d", "48h", "2d", "7d", "14d", "30d", "90d")  # checked with or without health=1
@@ -85,8 +85,20 @@ def set_sessions(store: Store, project: Project, release: str, environment: str,
 
 # --- release details with health ---------------------------------------------------------------
 
-def release_details(store: Store, release: Release, query: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """`release.to_json()` plus what Sentry adds: newGroups in the environment(s), healthData."""
+def with_health(handler: Handler) -> Handler:
+    """The release details handler, plus what Sentry adds: `newGroups` counted in the asked
+    environment(s) and, with `health=1`, per project `healthData`; bad stats periods answer 400."""
+
+    def get_release(api: Api, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
+        response = handler(api, request, caller, params)  # an unknown release is a 404 first
+        _check_periods(request.query)
+        release = api.visible_release(caller, params)
+        _add_health(api.store, release, request.query, response.body)
+        return response
+    return get_release
+
+
+def _check_periods(query: Sequence[tuple[str, str]]) -> None:
     from .api import detail
 
     for name in ("summaryStatsPeriod", "healthStatsPeriod"):
@@ -94,7 +106,9 @@ def release_details(store: Store, release: Release, query: Sequence[tuple[str, s
         if given and given[-1] not in STATS_PERIODS:
             choices = ", ".join(f"'{period}'" for period in STATS_PERIODS)
             raise detail(400, f"Invalid {name}. Valid choices are {choices}")
-    body = release.to_json()
+
+
+def _add_health(store: Store, release: Release, query: Sequence[tuple[str, str]], body: dict[str, Any]) -> None:
     environments = {value for key, value in query if key == "environment"}
     with_health = any(key == "health" and value == "1" for key, value in query)
     total = 0
@@ -109,7 +123,6 @@ def release_details(store: Store, release: Release, query: Sequence[tuple[str, s
         if with_health:
             summary["healthData"] = _health_data(sessions)
     body["newGroups"] = total
-    return body
 
 
 def _health_data(sessions: Sequence[Sessions]) -> dict[str, Any]:
