@@ -159,12 +159,12 @@ KEYS: tuple[Key, ...] = (
     Key("dotenv", (), "dotenv", "sentry-release.env"),
     Key("max_retries", ("SENTRY_HTTP_MAX_RETRIES",), "http-max-retries", 5, _positive_int),
     Key("timeout", ("SENTRY_HTTP_TIMEOUT",), "http-timeout", 30.0, _positive_float),
-    Key("ca_bundle", ("SENTRY_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"), "ca-bundle"),
     # watch defaults, reasons in docs/ci.md "Watch": 2 reads per 30 s stay far under rate limits;
     # a healthy deploy still regroups a few errors into new issues; healthy apps are > 99 % crash-free
     Key("watch_interval", (), "watch-interval", 30.0, _watch_interval),
     Key("watch_max_new_issues", (), "watch-max-new-issues", 3, _positive_int),
     Key("watch_min_crash_free", (), "watch-min-crash-free", 99.0, _percent),
+    Key("ca_bundle", ("SENTRY_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"), "ca-bundle"),
 )
 _BY_NAME = {key.name: key for key in KEYS}
 _TOML_KEYS = {key.toml: key for key in KEYS if key.toml}
