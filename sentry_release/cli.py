@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sentry_release.derive import Derivation
     from sentry_release.pipeline import DeployResult
     from sentry_release.sentry import SentryClient
+    from sentry_release.watch import Verdict
     from sentry_release.writeback import ReleaseOutputs, Target
 
 Command = Callable[..., Any]
@@ -32,6 +33,29 @@ def _options(*options: Callable[[Command], Command]) -> Callable[[Command], Comm
         return func
     return apply
 
+
+def _parsed_by(parser: str) -> Callable[[click.Context, click.Parameter, Optional[str]], Any]:
+    """A click callback around one of watch.py's parsers, so errors name the flag and exit 2."""
+
+    def convert(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Any:
+        from sentry_release import watch
+
+        try:
+            return None if value is None else getattr(watch, parser)(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return convert
+
+
+gate_options = _options(
+    click.option("--interval", "watch_interval", metavar="DURATION", callback=_parsed_by("parse_interval"),
+                 help="Time between health polls, 1s or more [pyproject watch-interval; default 30s]."),
+    click.option("--max-new-issues", "watch_max_new_issues", type=click.IntRange(min=0), metavar="N",
+                 help="Fail when more new issues appear [pyproject watch-max-new-issues; default 3]."),
+    click.option("--min-crash-free", "watch_min_crash_free", metavar="PERCENT", callback=_parsed_by("parse_percent"),
+                 help="Fail under this crash-free sessions percentage [pyproject watch-min-crash-free; "
+                      "default 99]."),
+)
 
 common_options = _options(
     click.option("--environment", "-e",
@@ -261,9 +285,13 @@ def export(fmt: Optional[str], **params: Any) -> None:
 @click.option("--finished-at", help="Deploy end (unix seconds or ISO-8601) [default: now].")
 @writeback_options
 @click.option("--dry-run", is_flag=True, help="Print the requests it would send; change nothing, write nothing.")
+@click.option("--watch", "watch_window", metavar="DURATION", callback=_parsed_by("parse_duration"),
+              help="Then watch the release's health for this long, e.g. 10m (see `watch --help`); "
+                   "exit 1 when it turns unhealthy.")
+@gate_options
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def deploy(dry_run: bool, started_at: Optional[str], finished_at: Optional[str], command: tuple[str, ...],
-           **params: Any) -> None:
+def deploy(dry_run: bool, started_at: Optional[str], finished_at: Optional[str], watch_window: Optional[float],
+           command: tuple[str, ...], **params: Any) -> None:
     """Create, associate commits, record the deploy, finalize, write back: all in one.
 
     \b
@@ -298,7 +326,27 @@ def deploy(dry_run: bool, started_at: Optional[str], finished_at: Optional[str],
             _print_plan(client, out)
     if result.command_exit:
         sys.exit(result.command_exit)
-    _print_result(result, out, params["as_json"])
+    if watch_window is None:
+        _print_result(result, out, params["as_json"])
+    elif dry_run:
+        out.log(f"dry run: would then watch {result.release} in {result.environment} for {watch_window:.0f} s")
+        _print_result(result, out, params["as_json"])
+    else:
+        sys.exit(_deploy_then_watch(settings, result, watch_window, out, params["as_json"]))
+
+
+def _deploy_then_watch(settings: Settings, result: DeployResult, window: float, out: Output, as_json: bool) -> int:
+    """`deploy --watch`: the verdict's lines on stderr; stdout keeps one result (the name, or one object)."""
+    from sentry_release import watch as watching
+
+    options = watching.options_from(settings, settings.environment, window)
+    verdict = watching.run(settings, result.release, options, out.log, out.debug)
+    _report_verdict(verdict, settings, out, as_json=False, lines_to=out.block)
+    if as_json:
+        out.result(json.dumps({**result.as_json(), "watch": verdict.as_json()}, indent=2))
+    else:
+        out.result(result.release)
+    return verdict.exit_code
 
 
 def _explain(derivation: Derivation) -> str:
@@ -430,6 +478,71 @@ def check(env_file: Optional[str], send_test_event: bool, **params: Any) -> None
             return load_settings(given)  # the app's own ENVIRONMENT is bad: the checklist reports it
 
     sys.exit(run_check_command(load, make_output(params), params, environment, env_file, send_test_event))
+
+
+# -- watch (post-deploy gate) -----------------------------------------------------------------
+
+@cli.command(short_help="Post-deploy gate: watch the release's health, fail when it turns bad.")
+@common_options
+@naming_options
+@click.option("--for", "window", required=True, metavar="DURATION", callback=_parsed_by("parse_duration"),
+              help="How long to watch, e.g. 90s, 10m.")
+@gate_options
+@click.option("--env-file", help="The .env deploy wrote; its RELEASE is the release watched when --release is not "
+                                 "given.")
+def watch(window: float, **params: Any) -> None:
+    """Watch a deployed release and fail (exit 1) as soon as it turns unhealthy.
+
+    \b
+    sentry-release watch -e production --for 10m
+    sentry-release watch -e production --for 10m --max-new-issues 0 --min-crash-free 99.5
+
+    Polls the release in that environment's projects: new issues first seen in this release
+    since its deploy, and crash-free sessions when the app sends sessions. One line per poll;
+    the verdict names the threshold crossed, the value measured, the new issues and the release
+    link. What cannot be read (no sessions, a token without event:read) is said once and never
+    fails the gate.
+
+    \b
+    Per environment, in pyproject.toml:
+      [tool.sentry-release.environments.production]
+      watch-max-new-issues = 0
+      watch-min-crash-free = 99.5
+      watch-interval = "30s"
+    Exit codes: 0 healthy window, 1 unhealthy, 2 invalid input, 130 interrupted.
+    """
+    from sentry_release import watch as watching
+
+    out, settings = start(params, network=True)
+    release = watching.choose_release(settings, Path.cwd(), os.environ, out.log)
+    sys.exit(_watch(settings, release, window, out, params["as_json"]))
+
+
+def _watch(settings: Settings, release: str, window: float, out: Output, as_json: bool) -> int:
+    """Run the gate on `release` and report its verdict; the exit code it asks for."""
+    from sentry_release import watch as watching
+
+    options = watching.options_from(settings, settings.environment, window)
+    verdict = watching.run(settings, release, options, out.log, out.debug)
+    _report_verdict(verdict, settings, out, as_json)
+    return verdict.exit_code
+
+
+def _report_verdict(verdict: Verdict, settings: Settings, out: Output, as_json: bool,
+                    lines_to: Optional[Callable[[str], None]] = None) -> None:
+    from sentry_release import writeback
+
+    if settings.ci.github_output:
+        writeback.write_github_output(Path(settings.ci.github_output),
+                                      {"healthy": "true" if verdict.healthy else "false"})
+    if settings.ci.github_summary:
+        writeback.append_github_summary(Path(settings.ci.github_summary),
+                                        f"**Sentry watch** {verdict.headline()} ([release]({verdict.release_url}))\n")
+    if as_json:
+        out.result(json.dumps(verdict.as_json(), indent=2))
+    else:
+        for line in verdict.lines():
+            (lines_to or out.result)(line)
 
 
 def main() -> None:

@@ -106,6 +106,18 @@ def _url(raw: Any) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+def _watch_interval(raw: Any) -> float:
+    from sentry_release.watch import parse_interval
+
+    return parse_interval(raw)
+
+
+def _percent(raw: Any) -> float:
+    from sentry_release.watch import parse_percent
+
+    return parse_percent(raw)
+
+
 @dataclass(frozen=True)
 class Key:
     name: str
@@ -148,6 +160,11 @@ KEYS: tuple[Key, ...] = (
     Key("dotenv", (), "dotenv"),
     Key("max_retries", ("SENTRY_HTTP_MAX_RETRIES",), "http-max-retries", 5, _positive_int),
     Key("timeout", ("SENTRY_HTTP_TIMEOUT",), "http-timeout", 30.0, _positive_float),
+    # watch defaults, reasons in docs/ci.md "Watch": 2 reads per 30 s stay far under rate limits;
+    # a healthy deploy still regroups a few errors into new issues; healthy apps are > 99 % crash-free
+    Key("watch_interval", (), "watch-interval", 30.0, _watch_interval, flag="--interval"),
+    Key("watch_max_new_issues", (), "watch-max-new-issues", 3, _positive_int, flag="--max-new-issues"),
+    Key("watch_min_crash_free", (), "watch-min-crash-free", 99.0, _percent, flag="--min-crash-free"),
     Key("ca_bundle", ("SENTRY_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"), "ca-bundle"),
     Key("pipeline", ("SENTRY_PIPELINE",), None),
 )
@@ -187,6 +204,9 @@ class Settings:
     timeout: float
     ca_bundle: Optional[str]
     pipeline: Optional[str]            # SENTRY_PIPELINE: names the CI integration in the User-Agent
+    watch_interval: float
+    watch_max_new_issues: int
+    watch_min_crash_free: float
     ci: CIFacts = field(default_factory=CIFacts)
     project_dir: Path = Path(".")
     pyproject: Optional[Path] = None

@@ -25,9 +25,11 @@ ACTION_INPUTS = {
     "environment", "release", "version", "release_prefix", "projects", "set_commits", "finalize",
     "ignore_missing", "started_at", "working_directory", "url", "org", "env_file", "env_key",
     "deploy_name", "deploy_url", "dry_run", "python",
+    "watch", "max_new_issues", "min_crash_free",
 }
-ACTION_OUTPUTS = {"release", "release_url", "commits", "deploy_id"}
-COMPONENT_INPUTS = {"stage", "environment", "projects", "set_commits", "finalize", "version", "pip_spec"}
+ACTION_OUTPUTS = {"release", "release_url", "commits", "deploy_id", "healthy"}
+COMPONENT_INPUTS = {"stage", "environment", "projects", "set_commits", "finalize", "version", "pip_spec",
+                    "watch", "max_new_issues", "min_crash_free"}
 INPUT_REF = re.compile(r"\$\[\[\s*inputs\.([A-Za-z0-9_-]+)\s*\]\]")
 
 
@@ -151,6 +153,9 @@ def test_component_inputs() -> None:
     HERE / "github" / "deploy.yml",
     HERE / "gitlab" / "template.gitlab-ci.yml",
     HERE / "gitlab" / "component.gitlab-ci.yml",
+    HERE / "github" / "watch.yml",
+    HERE / "gitlab" / "watch-template.gitlab-ci.yml",
+    HERE / "gitlab" / "watch-component.gitlab-ci.yml",
 ])
 def test_docs_show_the_tested_examples(example: Path) -> None:
     """The copy-paste examples are the files the runner tests run, verbatim."""
@@ -234,3 +239,41 @@ def test_action_rejects_bad_inputs(tmp_path: Path, inputs: dict[str, str], messa
     assert result.returncode == 2
     assert f"::error title=sentry-release::{message}" in result.stdout
     assert "ARGS=" not in result.stdout
+
+
+# --- the watch step (issue 14) -------------------------------------------------------------------
+
+def run_watch_step(tmp_path: Path, **inputs: str) -> subprocess.CompletedProcess[str]:
+    steps = yaml.safe_load(ACTION.read_text())["runs"]["steps"]
+    step = next(step for step in steps if step.get("id") == "watch")
+    assert step["if"] == "inputs.watch != ''"
+    fake = tmp_path / "fake-cli"
+    fake.write_text(f'#!{sys.executable}\nimport json, os, sys\n'
+                    'print("ARGS=" + json.dumps({"cwd": os.getcwd(), "argv": sys.argv[1:]}))\n')
+    fake.chmod(0o755)
+    workspace = tmp_path / "workspace"
+    (workspace / "app").mkdir(parents=True, exist_ok=True)
+    env = {"PATH": "/usr/bin:/bin", "GITHUB_WORKSPACE": str(workspace), "SR_BIN": str(fake)}
+    for name in ("release", "environment", "projects", "url", "org", "watch", "max_new_issues",
+                 "min_crash_free", "dry_run", "working_directory"):
+        env[f"SR_{name.upper()}"] = inputs.get(name, "false" if name == "dry_run" else "")
+    return subprocess.run(["bash", "-c", step["run"]], env=env, capture_output=True, text=True, cwd=tmp_path)
+
+
+def test_watch_step_passes_the_deployed_release_and_thresholds(tmp_path: Path) -> None:
+    result = run_watch_step(tmp_path, release="v1.2.0-20240116", environment="production", watch="10m",
+                            max_new_issues="0", min_crash_free="99.5", projects="web, worker",
+                            working_directory="app")
+    assert result.returncode == 0, result.stderr
+    call = recorded(result)
+    assert call["argv"] == ["watch", "--release", "v1.2.0-20240116", "--for", "10m",
+                            "--environment", "production", "--project", "web", "--project", "worker",
+                            "--max-new-issues", "0", "--min-crash-free", "99.5"]
+    assert call["cwd"] == str(tmp_path / "workspace" / "app")
+
+
+def test_watch_step_leaves_defaults_to_the_tool_and_skips_dry_runs(tmp_path: Path) -> None:
+    assert recorded(run_watch_step(tmp_path, release="v1", watch="90s"))["argv"] == [
+        "watch", "--release", "v1", "--for", "90s"]
+    skipped = run_watch_step(tmp_path, release="v1", watch="90s", dry_run="TRUE")
+    assert skipped.returncode == 0 and "ARGS=" not in skipped.stdout and "watch is skipped" in skipped.stdout

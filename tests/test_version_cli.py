@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -152,7 +153,7 @@ def test_config_shows_sources_and_masks_token(repo: GitRepo) -> None:
     token = "sntryu_" + "f" * 64
     result = run_cli(["config"], repo.path, env={"SENTRY_AUTH_TOKEN": token, "SENTRY_PROJECT": "shop"})
     assert token not in result.output
-    assert 'org             "acme"  (pyproject.toml [tool.sentry-release])' in result.stdout
+    assert re.search(r'^org +"acme"  \(pyproject.toml \[tool.sentry-release\]\)$', result.stdout, re.M)
     assert "($SENTRY_PROJECT)" in result.stdout
 
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import unquote
 
+from . import health
 from . import validation as v
 from .pagination import ParseError, last_value, paginate
 from .state import (
@@ -139,6 +140,7 @@ class Store:
             self.environments: dict[int, list[str]] = {}
             self.events: list[dict[str, Any]] = []
             self.envelopes: list[dict[str, Any]] = []
+            self.health = health.Health()
             self._last_created: datetime | None = None
 
     def next_id(self, kind: str) -> int:
@@ -357,8 +359,9 @@ class Api:
             (org + "/projects/", {"GET": Api.list_projects}, ORG_SCOPES),
             (org + "/environments/", {"GET": Api.list_environments}, ORG_SCOPES),
             (org + "/repos/", {"GET": Api.list_repos}, REPO_SCOPES),
+            (org + "/issues/", {"GET": health.list_issues}, health.ISSUE_SCOPES),
             (org + "/releases/", {"GET": Api.list_releases, "POST": Api.create_release}, RELEASE_SCOPES),
-            (release + "/", {"GET": Api.get_release, "PUT": Api.update_release, "DELETE": Api.delete_release}, RELEASE_SCOPES),
+            (release + "/", {"GET": health.with_health(Api.get_release), "PUT": Api.update_release, "DELETE": Api.delete_release}, RELEASE_SCOPES),
             (release + "/deploys/", {"GET": Api.list_deploys, "POST": Api.create_deploy}, RELEASE_SCOPES),
             (release + "/commits/", {"GET": Api.list_commits}, RELEASE_SCOPES),
             (release + "/commitfiles/", {"GET": Api.list_commitfiles}, RELEASE_SCOPES),
