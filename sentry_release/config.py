@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
+from sentry_release.booleans import parse_bool as _bool
 from sentry_release.errors import ConfigError
 from sentry_release.naming import DEFAULT_TEMPLATE
 
@@ -49,17 +50,6 @@ def _positive_float(raw: Any) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{raw!r} must be a finite number above zero")
     return value
-
-
-def _bool(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{raw!r} is not true or false")
 
 
 def _choice(*choices: str) -> Callable[[Any], str]:

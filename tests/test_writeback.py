@@ -25,7 +25,6 @@ from sentry_release import writeback
 from sentry_release.errors import UsageError, WriteBackError
 from sentry_release.writeback import (
     append_github_summary,
-    github_mask,
     render_values,
     update_env_file,
     write_github_env,
@@ -585,14 +584,6 @@ def test_github_summary_is_appended_with_a_final_newline(tmp_path: Path) -> None
 def test_github_append_to_missing_folder_is_operational_error(tmp_path: Path) -> None:
     with pytest.raises(WriteBackError, match="cannot append"):
         write_github_env(tmp_path / "missing" / "env", {"RELEASE": RELEASE})
-
-
-def test_github_mask_is_one_escaped_command_line() -> None:
-    assert github_mask("s3cret") == "::add-mask::s3cret"
-    assert github_mask("a\nb\r100%") == "::add-mask::a%0Ab%0D100%25"
-
-
-# ------------------------------------------------------------------ GitLab dotenv report
 
 
 def assert_valid_gitlab_dotenv(path: Path) -> None:
