@@ -289,9 +289,12 @@ def _replaced(line: EnvLine, value: str) -> str:
 def set_values(text: str, values: Mapping[str, str]) -> str:
     """Every assignment of each key replaced in place, missing keys appended; other bytes kept."""
     document = parse_env(text)
-    replacements = {line.number: [_replaced(line, values[line.key])]
-                    for line in document.lines if line.key in values}
-    replaced = {line.key for line in document.lines if line.key in values}
+    replacements: dict[int, list[str]] = {}
+    replaced: set[str] = set()
+    for line in document.lines:
+        if line.key is not None and line.key in values:
+            replacements[line.number] = [_replaced(line, values[line.key])]
+            replaced.add(line.key)
     updated = replace_lines(text, replacements)
     missing = [key for key in values if key not in replaced]
     if not missing:

@@ -13,7 +13,10 @@ from clirun import Run, run_cli
 from emulator.envelope import parse_envelope
 from gitrepo import GitRepo
 from sentry_release import dsn as dsn_mod
-from sentry_release.check import AppEnv, Check, Facts, check_dsn, parse_env_text
+from sentry_release.check.appenv import AppEnv
+from sentry_release.check.model import Check, Facts
+from sentry_release.check.values import check_dsn
+from sentry_release.envfile import parse_env
 
 RELEASE = "v1.0.0-20240116"
 REMOTE = "git@github.com:acme/shop.git"
