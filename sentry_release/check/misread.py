@@ -40,7 +40,7 @@ def find_misreadings(env: AppEnv, keys: tuple[str, ...] = CHECKED_KEYS) -> list[
         if line is None:
             continue
         read = {reader: env.read_by(reader, key) for reader in env.readers}
-        wrong = {reader: value for reader, value in read.items() if line.value is None or value != line.value}
+        wrong = {reader: value for reader, value in read.items() if misreads(reader, key, value, line.value)}
         if wrong:
             found.append(Misreading(key, line, wrong, rewrite_line(line, env.readers), _causes(line, env)))
     return found
@@ -81,45 +81,65 @@ def _causes(line: EnvLine, env: AppEnv) -> list[str]:
     return causes
 
 
+class _Raises:
+    def __repr__(self) -> str:
+        return "ValueError"
+
+
+RAISES = _Raises()
+_CAST_NAMES = {DOTENV: ("float()", "bool"), DECOUPLE: ("config(cast=float)", "config(cast=bool)"),
+               ENVIRON: ("env.float()", "env.bool()")}
+
+
+def cast_value(reader: str, key: str, value: str) -> object:
+    """What the app gets once the reader casts the value: a float for the rates, a bool for
+    DEBUG (python-dotenv hands over text only), the text otherwise; RAISES when the cast fails."""
+    try:
+        if key in FLOAT_KEYS:
+            return _environ_float(value) if reader == ENVIRON else float(value)
+        if key == "DEBUG" and reader != DOTENV:
+            return _environ_bool(value) if reader == ENVIRON else _decouple_bool(value)
+    except ValueError:
+        return RAISES
+    return value
+
+
+def _environ_float(value: str) -> float:
+    # django-environ drops every character but digits, ',', '.', '-' and takes the last separator as the point
+    parts = re.split(r"[,.]", re.sub(r"[^\d,.-]", "", value))
+    return float(parts[0] if len(parts) == 1 else f"{''.join(parts[:-1])}.{parts[-1]}")
+
+
+def _environ_bool(value: str) -> bool:
+    try:
+        return int(value) != 0
+    except ValueError:
+        return value.lower().strip() in _ENVIRON_TRUE
+
+
+def _decouple_bool(value: str) -> bool:
+    word = value.lower()   # no strip: blanks or a comment make it raise
+    if word in TRUE_WORDS or word in FALSE_WORDS or word == "":
+        return word in TRUE_WORDS
+    raise ValueError(value)
+
+
 def typed(reader: str, key: str, value: Optional[str]) -> str:
-    """What the app gets once the reader casts the value (rates and DEBUG), for the message."""
+    """How the reader's value reaches the app, for the message."""
     if value is None:
         return "finds no such key"
     shown = f"reads {value!r}"
-    if key in FLOAT_KEYS:
-        return f"{shown} ({_float_cast(reader, value)})"
-    if key == "DEBUG":
-        return f"{shown} ({_bool_cast(reader, value)})"
-    return shown
+    if key not in FLOAT_KEYS and key != "DEBUG" or (key == "DEBUG" and reader == DOTENV):
+        return shown
+    cast = _CAST_NAMES[reader][0 if key in FLOAT_KEYS else 1]
+    result = cast_value(reader, key, value)
+    return f"{shown} ({cast} raises ValueError)" if result is RAISES else f"{shown} ({cast} gives {result})"
 
 
-def _float_cast(reader: str, value: str) -> str:
-    try:
-        if reader == ENVIRON:
-            digits = re.sub(r"[^\d,.-]", "", value)
-            parts = re.split(r"[,.]", digits)
-            number = float(parts[0] if len(parts) == 1 else f"{''.join(parts[:-1])}.{parts[-1]}")
-            return f"env.float() gives {number}"
-        name = "config(cast=float)" if reader == DECOUPLE else "float()"
-        return f"{name} gives {float(value)}"
-    except ValueError:
-        return "env.float() raises ValueError" if reader == ENVIRON else (
-            "config(cast=float) raises ValueError" if reader == DECOUPLE else "float() raises ValueError")
-
-
-def _bool_cast(reader: str, value: str) -> str:
-    if reader == ENVIRON:
-        try:
-            truth = int(value) != 0
-        except ValueError:
-            truth = value.lower().strip() in _ENVIRON_TRUE
-        return f"env.bool() gives {truth}"
-    if reader == DECOUPLE:   # no strip: blanks or a comment make it raise
-        word = value.lower()
-        if word in TRUE_WORDS or word in FALSE_WORDS or word == "":
-            return f"config(cast=bool) gives {word in TRUE_WORDS}"
-        return "config(cast=bool) raises ValueError"
-    return "as text"
+def misreads(reader: str, key: str, got: Optional[str], meant: Optional[str]) -> bool:
+    if got is None or meant is None:
+        return True
+    return got != meant and cast_value(reader, key, got) != cast_value(reader, key, meant)
 
 
 def misread_item(run: Check, found: Misreading) -> Item:
@@ -142,7 +162,7 @@ def misread_item(run: Check, found: Misreading) -> Item:
         fix = f"{how}: write line {line.number} as `{found.rewrite[0]}`, or run `sentry-release check --fix`"
     if key == "SENTRY_DSN" and found.rewrite is not None:
         fix = f"{how} on line {line.number}, or run `sentry-release check --fix`"
-    return Item(f"env_file:{key}", f".env {key}", FAILURE, message, fix, list(found.read))
+    return Item(f"env_file:{key}", f".env {key}", FAILURE, message, fix, list(run.env.readers))
 
 
 def check_env_syntax(run: Check) -> list[Item]:

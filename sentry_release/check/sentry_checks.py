@@ -278,12 +278,17 @@ def check_dsn_key(run: Check) -> Item:
         return not_checked(key, title, "SENTRY_DSN is missing, malformed or for another server")
     slug = next((slug for slug, pid in run.facts.project_ids.items() if pid == dsn.project_id), None)
     slug = slug or (_org_projects(run) or {}).get(dsn.project_id)
+    if not run.facts.can(PROJECT_READ):
+        _, why = _client_keys(run, slug or "")
+        return Item(key, title, WARNING, f"not verified: whether {slug or f'project id {dsn.project_id}'} has "
+                    f"the DSN's public key; {why}",
+                    "give the token project:read to verify it (organization auth tokens cannot read client keys)")
     if slug is None:
         return not_checked(key, title, f"project id {dsn.project_id} is not a project this token can see")
     keys, why = _client_keys(run, slug)
     if keys is None:
         return Item(key, title, WARNING, f"not verified: whether {slug} has the DSN's public key; {why}",
-                    "give the token project:read to verify it (organization auth tokens cannot read client keys)")
+                    "give the token project:read to verify it")
     match = next((found for found in keys if found.get("public") == dsn.public_key), None)
     if match is None:
         return Item(key, title, FAILURE,
