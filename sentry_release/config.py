@@ -135,7 +135,7 @@ KEYS: tuple[Key, ...] = (
     Key("env_file", (), "env-file"),
     Key("env_keys", (), "env-keys", ("RELEASE",), _split_list),
     Key("dotenv", (), "dotenv", "sentry-release.env"),
-    Key("production_environments", (), "production-environments", ("production",), _split_list),
+    Key("prod_envs", (), "production-environments", ("production",), _split_list),
     Key("env_reader", (), "env-reader", "auto", _choice("auto", "django-environ", "python-decouple", "python-dotenv")),
     Key("max_retries", ("SENTRY_HTTP_MAX_RETRIES",), "http-max-retries", 5, _positive_int),
     Key("timeout", ("SENTRY_HTTP_TIMEOUT",), "http-timeout", 30.0, _positive_float),

@@ -205,7 +205,7 @@ def test_which_environments_are_production_is_configurable(app: GitRepo, deploye
     result = check(app, sentry_env, "--json")
     assert checks_by_key(result)["debug"]["status"] == "ok"   # not listed: not production here
     config = run_cli(["config", "--json"], app.path, env=sentry_env)
-    assert json.loads(config.stdout)["settings"]["production_environments"]["value"] == ["live", "prod-eu"]
+    assert json.loads(config.stdout)["settings"]["prod_envs"]["value"] == ["live", "prod-eu"]
 
 
 def test_file_wins_and_process_environment_fills_gaps(app: GitRepo, deployed: Any,

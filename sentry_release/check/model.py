@@ -33,7 +33,7 @@ class CheckSettings(Protocol):
     timeout: float
     max_retries: int
     ca_bundle: Optional[str]
-    production_environments: Any
+    prod_envs: Any
     env_reader: str
 
 
@@ -79,7 +79,7 @@ class Check:
 
     @property
     def production(self) -> bool:
-        names = {name.strip() for name in self.settings.production_environments or ()}
+        names = {name.strip() for name in self.settings.prod_envs or ()}
         return bool(self.environment) and str(self.environment).strip() in names
 
     @property
