@@ -46,7 +46,7 @@ _ENVIRON_LINE = re.compile(r"\A(?:export )?([A-Za-z_0-9]+)=(.*)\Z")
 
 @dataclass(frozen=True)
 class EnvLine:
-    """One physical line. Offsets (`start`, `end`) are into the text after a byte-order mark."""
+    """One physical line; `start`/`end` are byte offsets in the file (a byte-order mark counted)."""
 
     number: int
     start: int
@@ -115,8 +115,12 @@ def _blank_or_comment(tail: str) -> bool:
     return not tail.strip() or tail.lstrip().startswith("#")
 
 
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
 def parse_line(number: int, start: int, text: str, ending: str) -> EnvLine:
-    end = start + len(text) + len(ending)
+    end = start + _size(text + ending)
     match = _ASSIGNMENT.fullmatch(text)
     if match is None or text.lstrip().startswith("#"):
         return EnvLine(number, start, end, text, ending)
@@ -155,11 +159,12 @@ def _ending(line: str) -> str:
 def parse_env(text: str) -> EnvText:
     bom = text.startswith(BOM)
     body = text[len(BOM):] if bom else text
-    lines, offset = [], 0
+    lines, offset = [], _size(BOM) if bom else 0
     for number, chunk in enumerate(_split_lines(body), 1):
         ending = _ending(chunk)
-        lines.append(parse_line(number, offset, chunk[: len(chunk) - len(ending)], ending))
-        offset += len(chunk)
+        line = parse_line(number, offset, chunk[: len(chunk) - len(ending)], ending)
+        lines.append(line)
+        offset = line.end
     return EnvText(bom, tuple(lines))
 
 

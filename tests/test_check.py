@@ -456,7 +456,9 @@ def test_parse_env_knows_each_line() -> None:
     first, last = document.assignments("RELEASE")
     assert first.export and first.number == 3 and last.number == 11 and last.ending == "\r\n"
     assert document.last("RELEASE") is last and last.value == "v2"
-    assert text[last.start:last.end] == "RELEASE=v2\r\n"
+    assert text.encode()[last.start:last.end] == b"RELEASE=v2\r\n"
+    comment = document.last("SENTRY_TRACES_SAMPLE_RATE")
+    assert comment is not None
     dsn = document.last("SENTRY_DSN")
     assert dsn is not None and dsn.value == "https://k@h/1" and dsn.quote == "'" and dsn.raw == "'https://k@h/1'"
     environment = document.last("ENVIRONMENT")
