@@ -134,7 +134,7 @@ def check_debug(run: Check) -> Item:
                     "set DEBUG=False")
     if value and run.production:
         return Item("debug", "DEBUG", FAILURE,
-                    f"{run.env.shown('DEBUG')} in {run.environment}, a production environment: the guide's "
+                    f"{run.env.shown('DEBUG')} in the production environment {run.environment}: the guide's "
                     "settings start Sentry only when DEBUG=False, so nothing is reported",
                     f"set DEBUG=False in the {run.environment} .env")
     return Item("debug", "DEBUG", OK, run.env.shown("DEBUG"))
