@@ -226,6 +226,19 @@ def test_fix_with_nothing_to_fix_leaves_the_file_alone(app: GitRepo, deployed: A
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
+def test_a_byte_order_mark_on_a_key_line_fails_and_fix_does_not_pretend(app: GitRepo, deployed: Any,
+                                                                      sentry_env: dict[str, str]) -> None:
+    values = good_env(deployed)
+    environment = values.pop("ENVIRONMENT")
+    text = f"\ufeffENVIRONMENT={environment}\n" + "".join(f"{k}={v}\n" for k, v in values.items())
+    (app.path / ".env").write_text(text, encoding="utf-8")
+    item = failed_item(check(app, sentry_env, "--json"), "env_file:ENVIRONMENT")
+    assert "python-decouple finds no such key" in item["message"] and "django-environ" in item["message"]
+    assert item["fix"] == "save the file as UTF-8 without a byte-order mark"
+    result = check(app, sentry_env, "--fix", "--json")
+    assert json.loads(result.stdout)["fixed"] == [] and (app.path / ".env").read_text(encoding="utf-8") == text
+
+
 # -- which reader -------------------------------------------------------------------------------
 
 def test_env_reader_setting_decides(app: GitRepo, deployed: Any, sentry_env: dict[str, str]) -> None:

@@ -28,8 +28,8 @@ def apply_fixes(run: Check, items: Sequence[Item]) -> list[str]:
     changes: list[str] = []
     rewrites: dict[int, list[str]] = {}
     for found in find_misreadings(run.env):
-        if found.rewrite is None or found.line.value is None:
-            continue
+        if found.rewrite is None or found.line.value is None or found.rewrite == [found.line.text]:
+            continue   # nothing a rewrite of the line can mend (a byte-order mark, say)
         rewrites[found.line.number] = found.rewrite
         moved = "moved its comment to the line above, " if len(found.rewrite) == 2 else ""
         shown = found.key if found.key == "SENTRY_DSN" else f"`{found.rewrite[-1]}`"

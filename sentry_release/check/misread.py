@@ -155,6 +155,8 @@ def misread_item(run: Check, found: Misreading) -> Item:
     how = " and ".join(dict.fromkeys(found.causes))
     if found.rewrite is None:
         fix = f"{how} on line {line.number}, with a value of plain characters"
+    elif found.rewrite == [line.text]:   # the line is fine; the file around it is not
+        fix = how
     elif len(found.rewrite) == 2:
         fix = (f"{how}: put `{found.rewrite[0]}` on a line of its own above `{found.rewrite[1]}` "
                f"(line {line.number}), or run `sentry-release check --fix`")
