@@ -226,6 +226,18 @@ def test_fix_with_nothing_to_fix_leaves_the_file_alone(app: GitRepo, deployed: A
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
+def test_a_misread_dsn_is_named_without_its_key_and_fixed(app: GitRepo, deployed: Any,
+                                                          sentry_env: dict[str, str]) -> None:
+    app.write(".env", with_line(deployed, f"SENTRY_DSN={deployed.dsn()}  # production's project"))
+    item = failed_item(check(app, sentry_env, "--json"), "env_file:SENTRY_DSN")
+    assert "python-decouple reads it differently" in item["message"]
+    assert deployed.project.public_key not in item["message"] + item["fix"]
+    fixed = check(app, sentry_env, "--fix", "--json")
+    assert fixed.code == 0, fixed.output
+    assert deployed.project.public_key not in fixed.stdout
+    assert f"# production's project\nSENTRY_DSN={deployed.dsn()}\n" in (app.path / ".env").read_text()
+
+
 def test_a_byte_order_mark_on_a_key_line_fails_and_fix_does_not_pretend(app: GitRepo, deployed: Any,
                                                                       sentry_env: dict[str, str]) -> None:
     values = good_env(deployed)

@@ -152,19 +152,21 @@ def misread_item(run: Check, found: Misreading) -> Item:
     meant = "an unterminated value" if line.value is None else (
         "the DSN" if key == "SENTRY_DSN" else repr(line.value))
     message = f"{key} ({where}) means {meant}, but {'; '.join(parts)}"
-    how = " and ".join(dict.fromkeys(found.causes))
-    if found.rewrite is None:
-        fix = f"{how} on line {line.number}, with a value of plain characters"
-    elif found.rewrite == [line.text]:   # the line is fine; the file around it is not
-        fix = how
-    elif len(found.rewrite) == 2:
-        fix = (f"{how}: put `{found.rewrite[0]}` on a line of its own above `{found.rewrite[1]}` "
-               f"(line {line.number}), or run `sentry-release check --fix`")
-    else:
-        fix = f"{how}: write line {line.number} as `{found.rewrite[0]}`, or run `sentry-release check --fix`"
-    if key == "SENTRY_DSN" and found.rewrite is not None:
-        fix = f"{how} on line {line.number}, or run `sentry-release check --fix`"
-    return Item(f"env_file:{key}", f".env {key}", FAILURE, message, fix, list(run.env.readers))
+    return Item(f"env_file:{key}", f".env {key}", FAILURE, message, _fix(found), list(run.env.readers))
+
+
+def _fix(found: Misreading) -> str:
+    how, number, rewrite = " and ".join(dict.fromkeys(found.causes)), found.line.number, found.rewrite
+    if rewrite is None:
+        return f"{how} on line {number}, with a value of plain characters"
+    if rewrite == [found.line.text]:   # the line is fine; the file around it is not
+        return how
+    if found.key == "SENTRY_DSN":      # the rewritten line would show the DSN's key
+        return f"{how} on line {number}, or run `sentry-release check --fix`"
+    if len(rewrite) == 2:
+        return (f"{how}: put `{rewrite[0]}` on a line of its own above `{rewrite[1]}` (line {number}), "
+                "or run `sentry-release check --fix`")
+    return f"{how}: write line {number} as `{rewrite[0]}`, or run `sentry-release check --fix`"
 
 
 def check_env_syntax(run: Check) -> list[Item]:
@@ -187,4 +189,4 @@ def check_env_syntax(run: Check) -> list[Item]:
     return items
 
 
-__all__ = ["CHECKED_KEYS", "DOTENV", "Misreading", "check_env_syntax", "find_misreadings", "rewrite_line"]
+__all__ = ["CHECKED_KEYS", "Misreading", "check_env_syntax", "find_misreadings", "rewrite_line"]
