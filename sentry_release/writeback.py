@@ -28,12 +28,12 @@ from sentry_release.errors import UsageError, WriteBackError
 
 __all__ = [
     "update_env_file",
+    "restore_env_file",
     "write_github_env",
     "write_github_output",
     "append_github_summary",
     "write_gitlab_dotenv",
     "render_values",
-    "restore_env_file",
 ]
 
 GITLAB_DOTENV_MAX_BYTES = 5 * 1024

@@ -550,6 +550,9 @@ def test_github_append_to_missing_folder_is_operational_error(tmp_path: Path) ->
         write_github_env(tmp_path / "missing" / "env", {"RELEASE": RELEASE})
 
 
+# ------------------------------------------------------------------ GitLab dotenv report
+
+
 def assert_valid_gitlab_dotenv(path: Path) -> None:
     data = path.read_bytes()
     assert len(data) <= 5 * 1024

@@ -363,8 +363,8 @@ class Api:
             (release + "/commits/", {"GET": Api.list_commits}, RELEASE_SCOPES),
             (release + "/commitfiles/", {"GET": Api.list_commitfiles}, RELEASE_SCOPES),
             (release + "/previous-with-commits/", {"GET": Api.previous_with_commits}, RELEASE_SCOPES),
-            (r"/api/0/projects/(?P<org>[^/]+)/(?P<project>[^/]+)/", {"GET": Api.get_project}, PROJECT_SCOPES),
             (r"/api/0/projects/(?P<org>[^/]+)/(?P<project>[^/]+)/keys/", {"GET": Api.list_project_keys}, PROJECT_SCOPES),
+            (r"/api/0/projects/(?P<org>[^/]+)/(?P<project>[^/]+)/", {"GET": Api.get_project}, PROJECT_SCOPES),
         ]
         return [Route(re.compile(pattern + r"\Z"), handlers, scopes) for pattern, handlers, scopes in table]
 
