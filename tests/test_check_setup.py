@@ -71,6 +71,16 @@ def test_a_key_the_project_does_not_have_fails_and_fix_swaps_it(app: GitRepo, de
     assert checks_by_key(fixed)["dsn_key"]["status"] == "ok"
 
 
+def test_a_disabled_key_fails(app: GitRepo, deployed: Any, sentry_env: dict[str, str]) -> None:
+    deployed.project.key_active = False
+    app.write(".env", env_text(good_env(deployed)))
+    item = failed_item(check(app, sentry_env, "--json"), "dsn_key")
+    assert item["message"] == "the DSN's key is disabled in shop: Sentry refuses the app's events"
+    assert "enable the key" in item["fix"]
+    fixed = check(app, sentry_env, "--fix", "--json")
+    assert json.loads(fixed.stdout)["fixed"] == []   # no active key to swap in
+
+
 def test_a_project_id_that_does_not_exist_fails(app: GitRepo, deployed: Any, sentry_env: dict[str, str]) -> None:
     app.write(".env", env_text(good_env(deployed, SENTRY_DSN=f"http://{'a' * 32}@127.0.0.1:{deployed.port}/999")))
     item = failed_item(check(app, sentry_env, "--json"), "dsn_project")

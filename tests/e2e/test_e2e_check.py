@@ -380,3 +380,18 @@ def test_quiet_prints_only_failures_and_warnings(tmp_path: Path, real_sentry: Se
     labels = [line.split()[0] for line in result.stdout.splitlines() if not line.strip().startswith("fix:")]
     assert labels == ["warning", "FAIL"], describe(result)
     assert check(app, real_sentry, env_file_with(app, tmp_path), "-q").stdout == ""
+
+
+def test_a_disabled_key_fails(tmp_path: Path, real_sentry: SentryServer, sentry_api: SentryApi,
+                              app: DeployedApp, e2e_project: Project) -> None:
+    [key] = sentry_api.get_json(f"projects/{e2e_project.org}/{e2e_project.slug}/keys/")
+    response = sentry_api.request("PUT", f"projects/{e2e_project.org}/{e2e_project.slug}/keys/{key['id']}/",
+                                  json={"isActive": False})
+    assert response.status_code == 200, response.text
+    env_file = env_file_with(app, tmp_path, SENTRY_DSN=key["dsn"]["public"])
+    result = run_cli(["check", "--env-file", str(env_file), "--json"], cwd=app.repo.path,
+                     env=cli_env(real_sentry, e2e_project))
+    assert result.returncode == 1, describe(result)
+    item = items_of(result)["dsn_key"]
+    assert item["status"] == "failure", describe(result)
+    assert item["message"] == f"the DSN's key is disabled in {e2e_project.slug}: Sentry refuses the app's events"

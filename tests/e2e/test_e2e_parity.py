@@ -548,6 +548,15 @@ def test_project_keys_answer_like_the_real_server(
             f"http://{key['public']}@<HOST>/{e2e_project.id}"
         assert [status for status, _ in real_seen] == [200, 403, 401, 404, 200]
         assert emulator_seen == real_seen
+
+        # A disabled key stays listed, with isActive false.
+        disabled = real.client.put(real.fill(f"{keys}{key['id']}/"), json={"isActive": False},
+                                   headers={"Authorization": f"Bearer {real_sentry.token}"})
+        assert disabled.status_code == 200, disabled.text
+        mirrored.key_active = False
+        real_listed, emulator_listed = seen(real)[0], seen(emu)[0]
+        assert real_listed[1][0]["isActive"] is False
+        assert emulator_listed == real_listed
     finally:
         real.close()
         emu.close()
