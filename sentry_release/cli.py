@@ -453,31 +453,37 @@ def finalize(released: Optional[str], dry_run: bool, **params: Any) -> None:
 @click.option("--env-file", help="The app's .env file [default: env-file in pyproject.toml, else ./.env]; its "
                                  "values win over the process environment.")
 @click.option("--send-test-event", is_flag=True, help="Also send one test error event to the DSN.")
-def check(env_file: Optional[str], send_test_event: bool, **params: Any) -> None:
+@click.option("--fix", is_flag=True, help="Apply the mechanical fixes to the .env (atomically, every other "
+              "byte kept) and say what changed: inline comments moved to their own line, a stale or missing "
+              "RELEASE, the DSN of the wrong project or key.")
+def check(env_file: Optional[str], send_test_event: bool, fix: bool, **params: Any) -> None:
     """Run the production checklist: token, org/projects, repository, DSN, environment, sample rates.
 
     \b
     sentry-release check -e production --env-file .env
     sentry-release check --env-file .env --send-test-event
+    sentry-release check -e staging --env-file .env.staging --fix
 
-    Also checks that RELEASE in the .env is this checkout's release and exists in Sentry, and
-    that DEBUG is off in production. Exit code 1 when any item fails.
+    Also checks that the DSN is an active key of the environment's own project, that RELEASE in
+    the .env is this checkout's release and exists in Sentry, that DEBUG is off in production
+    (production-environments in pyproject.toml, default ["production"]), and that the app's .env
+    reader (env-reader, else found in the requirements, else all three of python-dotenv,
+    python-decouple and django-environ) reads every Sentry value as written.
+    -q prints only failures and warnings. Exit code 1 when any item fails.
     """
-    from sentry_release.check import run_check_command
-
+    from sentry_release.check import CheckOptions, environment_to_check, run_check
     from sentry_release.errors import UsageError
 
-    environment = params.pop("environment")
-
-    def load(given: dict[str, Any], chosen: Optional[str]) -> Settings:
-        try:
-            return load_settings({**given, "environment": chosen})
+    out, settings = start(params, network=True)
+    options = CheckOptions(settings.environment, env_file, send_test_event, fix, bool(params["as_json"]),
+                           bool(params["quiet"]))
+    target = environment_to_check(options, settings, Path.cwd(), os.environ)
+    if target and target != settings.environment:
+        try:  # the pyproject section of the app's own ENVIRONMENT
+            settings = load_settings({**params, "environment": target})
         except UsageError:
-            if chosen == environment or chosen == os.environ.get("SENTRY_ENVIRONMENT"):
-                raise
-            return load_settings(given)  # the app's own ENVIRONMENT is bad: the checklist reports it
-
-    sys.exit(run_check_command(load, make_output(params), params, environment, env_file, send_test_event))
+            pass  # an ENVIRONMENT Sentry would refuse, or one without a section: the checklist reports it
+    sys.exit(run_check(settings, options, out))
 
 
 # -- watch (post-deploy gate) -----------------------------------------------------------------

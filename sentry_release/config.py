@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from sentry_release import config_files
+from sentry_release.booleans import parse_bool
 from sentry_release.ci import CIFacts, detect_ci
 from sentry_release.errors import ConfigError, UsageError
 from sentry_release.naming import DEFAULT_TEMPLATE, validate_environment
@@ -43,17 +44,6 @@ def _positive_float(raw: Any) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{raw!r} must be a finite number above zero")
     return value
-
-
-def parse_bool(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{raw!r} is not true or false")
 
 
 def _choice(*choices: str) -> Callable[[Any], str]:
@@ -158,6 +148,9 @@ KEYS: tuple[Key, ...] = (
     Key("env_file", (), "env-file"),
     Key("env_keys", (), "env-keys", ("RELEASE",), _split_list, flag="--env-key"),
     Key("dotenv", (), "dotenv"),
+    Key("production_environments", (), "production-environments", ("production",), _split_list),
+    Key("env_reader", (), "env-reader", "auto",
+        _choice("auto", "django-environ", "python-decouple", "python-dotenv")),
     Key("max_retries", ("SENTRY_HTTP_MAX_RETRIES",), "http-max-retries", 5, _positive_int),
     Key("timeout", ("SENTRY_HTTP_TIMEOUT",), "http-timeout", 30.0, _positive_float),
     # watch defaults, reasons in docs/ci.md "Watch": 2 reads per 30 s stay far under rate limits;
@@ -207,6 +200,8 @@ class Settings:
     watch_interval: float
     watch_max_new_issues: int
     watch_min_crash_free: float
+    production_environments: tuple[str, ...]
+    env_reader: str                    # the app's .env reader, for `check`: auto or one of the three
     ci: CIFacts = field(default_factory=CIFacts)
     project_dir: Path = Path(".")
     pyproject: Optional[Path] = None

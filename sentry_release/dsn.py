@@ -10,11 +10,11 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from sentry_release import __version__
+from sentry_release.clock import iso_utc
 from sentry_release.errors import ApiError, ConnectionFailed
 
 CLIENT = f"sentry-release/{__version__}"
@@ -107,17 +107,12 @@ def _under(host: str, domain: str) -> bool:
 
 # -- the test event ----------------------------------------------------------------------------
 
-def utc_iso(moment: Optional[datetime] = None) -> str:
-    moment = moment or datetime.now(timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def make_test_event(release: Optional[str], environment: Optional[str], event_id: Optional[str] = None) -> dict[str, Any]:
     """A minimal error event that Sentry groups as its own issue and that is easy to find by tag."""
     text = "sentry-release check: test event; error reporting works"
     event: dict[str, Any] = {
         "event_id": event_id or uuid.uuid4().hex,
-        "timestamp": utc_iso(),
+        "timestamp": iso_utc(),
         "platform": "python",
         "level": "error",
         "logger": "sentry-release",
@@ -137,7 +132,7 @@ def make_test_event(release: Optional[str], environment: Optional[str], event_id
 def build_envelope(dsn_text: str, event: dict[str, Any]) -> bytes:
     """Envelope header line, item header line (with the byte length), the event payload."""
     payload = json.dumps(event, separators=(",", ":")).encode("utf-8")
-    header = {"event_id": event["event_id"], "dsn": dsn_text.strip(), "sent_at": utc_iso(),
+    header = {"event_id": event["event_id"], "dsn": dsn_text.strip(), "sent_at": iso_utc(),
               "sdk": event.get("sdk")}
     item = {"type": "event", "length": len(payload), "content_type": "application/json"}
     lines = [json.dumps(header, separators=(",", ":")).encode("utf-8"),

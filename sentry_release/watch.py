@@ -157,16 +157,16 @@ def choose_release(settings: "Settings", project_dir: Path, environ: Mapping[str
 
 
 def _env_value(path: Path, key: str) -> Optional[str]:
-    from sentry_release.check import parse_env_text
+    from sentry_release.envfile import DOTENV, parse_env, readings
 
     try:
-        entries = parse_env_text(path.read_text(encoding="utf-8-sig"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
-    entry = entries.get(key)
-    return entry.value if entry and entry.value else None
+    found = readings(parse_env(text), DOTENV).get(key)
+    return found[1] if found and found[1] else None
 
 
 def run(settings: "Settings", release: str, options: WatchOptions, log: Log,

@@ -13,7 +13,10 @@ from clirun import Run, run_cli
 from emulator.envelope import parse_envelope
 from gitrepo import GitRepo
 from sentry_release import dsn as dsn_mod
-from sentry_release.check import AppEnv, Check, Facts, check_dsn, parse_env_text
+from sentry_release.check.appenv import AppEnv
+from sentry_release.check.model import Check, Facts
+from sentry_release.check.values import check_dsn
+from sentry_release.envfile import parse_env
 
 RELEASE = "v1.0.0-20240116"
 REMOTE = "git@github.com:acme/shop.git"
@@ -80,17 +83,23 @@ def test_json_shape(app: GitRepo, deployed: Any, sentry_env: dict[str, str]) -> 
     result = check(app, sentry_env, "--json")
     assert result.code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"ok", "failures", "warnings", "environment", "values_from", "release",
-                         "test_event_id", "checks"}
+    assert set(data) == {"ok", "failures", "warnings", "environment", "values_from", "readers", "release",
+                         "test_event_id", "fixed", "checks"}
+    assert data["readers"]["used"] == ["python-dotenv", "python-decouple", "django-environ"]
+    assert data["fixed"] == []
     assert data["ok"] is True and data["failures"] == 0 and data["release"] == RELEASE
     assert data["environment"] == "production" and data["test_event_id"] is None
     keys = [item["key"] for item in data["checks"]]
     assert keys[:4] == ["token", "org", "projects", "repository"]
-    assert {"dsn", "environment", "sentry_traces_sample_rate", "sentry_sample_rate", "release",
-            "release_exists", "debug", "env_file"} <= set(keys)
+    assert {"dsn", "dsn_project", "dsn_key", "environment", "sentry_traces_sample_rate", "sentry_sample_rate",
+            "release", "release_exists", "debug", "env_file"} <= set(keys)
     for item in data["checks"]:
-        assert set(item) == {"key", "title", "status", "message", "fix"}
+        assert set(item) == {"key", "title", "status", "message", "fix", "readers"}
         assert item["status"] in ("ok", "warning", "failure")
+    items = {item["key"]: item for item in data["checks"]}
+    assert items["token"]["readers"] == []     # read from Sentry, not from the .env
+    assert items["sentry_traces_sample_rate"]["readers"] == data["readers"]["used"]
+    assert items["env_file"]["readers"] == data["readers"]["used"]
 
 
 def test_read_only_token_fails_naming_project_releases(app: GitRepo, deployed: Any,
@@ -156,7 +165,6 @@ def test_release_and_sentry_release_must_agree(app: GitRepo, deployed: Any, sent
 
 
 @pytest.mark.parametrize(("override", "key", "words"), [
-    ({"DEBUG": "True"}, "debug", "only when DEBUG=False"),
     ({"SENTRY_TRACES_SAMPLE_RATE": "1.0"}, "sentry_traces_sample_rate", "every request in production"),
     ({"SENTRY_SAMPLE_RATE": "0"}, "sentry_sample_rate", "drops every error"),
     ({"SENTRY_TRACES_SAMPLE_RATE": None}, "sentry_traces_sample_rate", "not set"),
@@ -177,16 +185,27 @@ def test_debug_true_outside_production_is_fine(app: GitRepo, deployed: Any, sent
     assert items["sentry_traces_sample_rate"]["status"] == "ok"
 
 
-def test_inline_comment_warns_about_decouple(app: GitRepo, deployed: Any, sentry_env: dict[str, str]) -> None:
-    """The guide's own .env writes `SENTRY_TRACES_SAMPLE_RATE=0.1  # ...`; decouple keeps the comment."""
-    values = good_env(deployed)
-    values["SENTRY_TRACES_SAMPLE_RATE"] = "0.1  # 追踪 10% 的请求"
-    write_env(app, values)
+def test_debug_true_in_production_fails(app: GitRepo, deployed: Any, sentry_env: dict[str, str]) -> None:
+    write_env(app, good_env(deployed, DEBUG="True"))
     result = check(app, sentry_env, "--json")
-    assert result.code == 0
-    items = checks_by_key(result)
-    assert items["sentry_traces_sample_rate"]["status"] == "ok"
-    assert items["env_file"]["status"] == "warning" and "decouple" in items["env_file"]["message"]
+    assert result.code == 1, result.output
+    item = checks_by_key(result)["debug"]
+    assert item["status"] == "failure" and "only when DEBUG=False" in item["message"]
+    assert item["fix"] == "set DEBUG=False in the production .env"
+
+
+def test_which_environments_are_production_is_configurable(app: GitRepo, deployed: Any,
+                                                           sentry_env: dict[str, str]) -> None:
+    app.write("pyproject.toml", '[tool.sentry-release]\nproduction-environments = ["live", "prod-eu"]\n')
+    deployed.add_project("acme", "other")
+    write_env(app, good_env(deployed, DEBUG="yes", ENVIRONMENT="prod-eu"))
+    items = checks_by_key(check(app, sentry_env, "--json"))
+    assert items["debug"]["status"] == "failure" and "prod-eu" in items["debug"]["message"]
+    write_env(app, good_env(deployed, DEBUG="yes", ENVIRONMENT="production"))
+    result = check(app, sentry_env, "--json")
+    assert checks_by_key(result)["debug"]["status"] == "ok"   # not listed: not production here
+    config = run_cli(["config", "--json"], app.path, env=sentry_env)
+    assert json.loads(config.stdout)["settings"]["production_environments"]["value"] == ["live", "prod-eu"]
 
 
 def test_file_wins_and_process_environment_fills_gaps(app: GitRepo, deployed: Any,
@@ -253,11 +272,15 @@ def test_no_matching_integration_says_local_history(app: GitRepo, sentry_emulato
     assert "commits will come from local git history" in items["repository"]["message"]
 
 
-def test_dsn_of_another_project_warns(app: GitRepo, deployed: Any, sentry_env: dict[str, str]) -> None:
+def test_dsn_of_another_project_fails_naming_both(app: GitRepo, deployed: Any, sentry_env: dict[str, str]) -> None:
     other = deployed.add_project("acme", "other")
     write_env(app, good_env(deployed, SENTRY_DSN=deployed.dsn(other)))
-    items = checks_by_key(check(app, sentry_env, "--json"))
-    assert items["dsn"]["status"] == "warning" and "shop (id" in items["dsn"]["message"]
+    result = check(app, sentry_env, "--json")
+    assert result.code == 1
+    item = checks_by_key(result)["dsn_project"]
+    assert item["status"] == "failure"
+    assert f"other (id {other.id})" in item["message"] and "production's project is shop (id" in item["message"]
+    assert "shop's DSN" in item["fix"] and "--fix" in item["fix"]
 
 
 def test_missing_env_file_is_a_usage_error(app: GitRepo, deployed: Any, sentry_env: dict[str, str]) -> None:
@@ -401,7 +424,7 @@ def test_auth_header_and_envelope_format() -> None:
 
 def _dsn_check(dsn: str, url: str = "https://sentry.io", org_id: Optional[str] = None) -> Any:
     settings = SimpleNamespace(url=url, org="acme")
-    run = Check(settings, AppEnv(None, {}, {"SENTRY_DSN": dsn}), "production", None,  # type: ignore[arg-type]
+    run = Check(settings, AppEnv(None, parse_env(""), {"SENTRY_DSN": dsn}), "production", None,  # type: ignore[arg-type]
                 Facts(org_id=org_id), " --env-file .env", print)
     return check_dsn(run)
 
@@ -417,35 +440,41 @@ def test_dsn_host_and_org_rules(dsn: str, url: str, org_id: Optional[str], statu
     assert _dsn_check(dsn, url, org_id).status == status
 
 
-# -- the .env reader ---------------------------------------------------------------------------
-
-def test_parse_env_text() -> None:
-    entries = parse_env_text(
-        "# comment\n"
-        "\n"
-        "export RELEASE=v1\n"
-        "SENTRY_DSN = 'https://k@h/1'\n"
-        'ENVIRONMENT="prod # not a comment"  # a comment\n'
-        "SENTRY_TRACES_SAMPLE_RATE=0.1  # 10%\n"
-        "URL=http://x/#anchor\n"
-        'ESCAPED="a\\"b\\nc"\n'
-        "EMPTY=\n"
-        "not a line\n"
-        "RELEASE=v2\n"
-    )
-    assert entries["RELEASE"].value == "v2" and entries["RELEASE"].line == 11
-    assert entries["SENTRY_DSN"].value == "https://k@h/1"
-    assert entries["ENVIRONMENT"].value == "prod # not a comment"
-    assert entries["SENTRY_TRACES_SAMPLE_RATE"].value == "0.1"
-    assert entries["SENTRY_TRACES_SAMPLE_RATE"].literal == "0.1  # 10%"
-    assert entries["URL"].value == "http://x/#anchor"
-    assert entries["ESCAPED"].value == 'a"b\nc'
-    assert entries["EMPTY"].value == ""
-    assert "not a line" not in entries and len(entries) == 7
+def test_parse_env_knows_each_line() -> None:
+    text = ("# comment\n"
+            "\n"
+            "export RELEASE=v1\n"
+            "SENTRY_DSN = 'https://k@h/1'\n"
+            'ENVIRONMENT="prod # not a comment"  # a comment\n'
+            "SENTRY_TRACES_SAMPLE_RATE=0.1  # 10%\n"
+            "URL=http://x/#anchor\n"
+            'ESCAPED="a\\"b\\nc"\n'
+            "EMPTY=\n"
+            "not a line\n"
+            "RELEASE=v2\r\n")
+    document = parse_env(text)
+    first, last = document.assignments("RELEASE")
+    assert first.export and first.number == 3 and last.number == 11 and last.ending == "\r\n"
+    assert document.last("RELEASE") is last and last.value == "v2"
+    assert text.encode()[last.start:last.end] == b"RELEASE=v2\r\n"
+    comment = document.last("SENTRY_TRACES_SAMPLE_RATE")
+    assert comment is not None
+    dsn = document.last("SENTRY_DSN")
+    assert dsn is not None and dsn.value == "https://k@h/1" and dsn.quote == "'" and dsn.raw == "'https://k@h/1'"
+    environment = document.last("ENVIRONMENT")
+    assert environment is not None and environment.value == "prod # not a comment"
+    assert environment.comment == "# a comment"
+    rate = document.last("SENTRY_TRACES_SAMPLE_RATE")
+    assert rate is not None and rate.value == "0.1" and rate.raw == "0.1" and rate.comment == "# 10%"
+    assert document.last("URL").value == "http://x/#anchor"          # type: ignore[union-attr]
+    assert document.last("ESCAPED").value == 'a"b\nc'                # type: ignore[union-attr]
+    assert document.last("EMPTY").value == ""                         # type: ignore[union-attr]
+    assert document.keys() == ["RELEASE", "SENTRY_DSN", "ENVIRONMENT", "SENTRY_TRACES_SAMPLE_RATE", "URL",
+                               "ESCAPED", "EMPTY"]
 
 
 def test_app_env_precedence(tmp_path: Path) -> None:
-    env = AppEnv(tmp_path / ".env", parse_env_text("A=file\nEMPTY=\n"), {"A": "process", "B": "process", "C": ""})
+    env = AppEnv(tmp_path / ".env", parse_env("A=file\nEMPTY=\n"), {"A": "process", "B": "process", "C": ""})
     assert env.get("A") == "file" and env.source("A") == ".env line 1"
     assert env.get("B") == "process" and env.source("B") == "process environment"
     assert env.get("C") is None and env.get("EMPTY") is None

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Callable
 
 import decouple
-import environ
 import pytest
 from dotenv import dotenv_values
 
+from readers import all_read, read_with_all, read_with_decouple, read_with_dotenv, read_with_environ
 from sentry_release import writeback
 from sentry_release.errors import UsageError, WriteBackError
 from sentry_release.writeback import (
@@ -40,42 +40,6 @@ RELEASE = "v1.0.0-20240116"
 
 def files_in(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
-
-
-def read_with_dotenv(path: Path, key: str) -> str | None:
-    return dotenv_values(path).get(key)
-
-
-def read_with_decouple(path: Path, key: str, monkeypatch: pytest.MonkeyPatch) -> str | None:
-    # decouple lets the process environment win over the file: make sure it has nothing to say.
-    monkeypatch.delenv(key, raising=False)
-    config = decouple.Config(decouple.RepositoryEnv(str(path)))
-    try:
-        return config(key)
-    except decouple.UndefinedValueError:
-        return None
-
-
-def read_with_environ(path: Path, key: str, monkeypatch: pytest.MonkeyPatch) -> str | None:
-    for name in dotenv_values(path):  # every name read_env may set, restored after the test
-        monkeypatch.setenv(name.replace("export ", ""), "placeholder")
-        monkeypatch.delenv(name.replace("export ", ""))
-    monkeypatch.setenv(key, "placeholder")
-    monkeypatch.delenv(key)
-    environ.Env.read_env(str(path), overwrite=True)
-    return os.environ.get(key)
-
-
-def read_with_all(path: Path, key: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str | None]:
-    return {
-        "dotenv": read_with_dotenv(path, key),
-        "decouple": read_with_decouple(path, key, monkeypatch),
-        "environ": read_with_environ(path, key, monkeypatch),
-    }
-
-
-def all_read(value: str) -> dict[str, str]:
-    return {"dotenv": value, "decouple": value, "environ": value}
 
 
 # ------------------------------------------------------------------ .env: in place, append, create

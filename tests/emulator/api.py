@@ -366,6 +366,7 @@ class Api:
             (release + "/commits/", {"GET": Api.list_commits}, RELEASE_SCOPES),
             (release + "/commitfiles/", {"GET": Api.list_commitfiles}, RELEASE_SCOPES),
             (release + "/previous-with-commits/", {"GET": Api.previous_with_commits}, RELEASE_SCOPES),
+            (r"/api/0/projects/(?P<org>[^/]+)/(?P<project>[^/]+)/keys/", {"GET": Api.list_project_keys}, PROJECT_SCOPES),
             (r"/api/0/projects/(?P<org>[^/]+)/(?P<project>[^/]+)/", {"GET": Api.get_project}, PROJECT_SCOPES),
             (r"/api/0/projects/(?P<org>[^/]+)/(?P<project>[^/]+)/releases/", {"GET": Api.list_project_releases},
              RELEASE_SCOPES),
@@ -470,6 +471,14 @@ class Api:
             if project.slug == params["project"] or str(project.id) == params["project"]:
                 if caller.can_access(project):
                     return Response(200, project.detail())
+        raise detail(404, NOT_FOUND)
+
+    def list_project_keys(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
+        """The project's client keys (DSNs), paginated; the same 404 as the project for one the token cannot see."""
+        org = self.store.org(params["org"])
+        for project in self.store.org_projects(org):
+            if project.slug == params["project"] and caller.can_access(project):
+                return self._page(request, [_client_key_json(project, request.base_url)])
         raise detail(404, NOT_FOUND)
 
     def list_repos(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
@@ -823,6 +832,28 @@ def _commit_file_json(release: Release, commit: Commit, change: Mapping[str, str
         "filename": change["path"],
         "type": change["type"],
         "repoName": commit.repository.name,
+    }
+
+
+def _client_key_json(project: Project, base_url: str) -> dict[str, Any]:
+    """A client key as Sentry 23.7.1 lists it (GET /projects/{org}/{project}/keys/)."""
+    scheme, host = base_url.split("://", 1)
+    public, secret, pid = project.public_key, project.secret_key, project.id
+    return {
+        "id": public, "name": "Default", "label": "Default", "public": public, "secret": secret,
+        "projectId": pid, "isActive": project.key_active, "rateLimit": None,
+        "dsn": {
+            "secret": f"{scheme}://{public}:{secret}@{host}/{pid}",
+            "public": f"{scheme}://{public}@{host}/{pid}",
+            "csp": f"{base_url}/api/{pid}/csp-report/?sentry_key={public}",
+            "security": f"{base_url}/api/{pid}/security/?sentry_key={public}",
+            "minidump": f"{base_url}/api/{pid}/minidump/?sentry_key={public}",
+            "unreal": f"{base_url}/api/{pid}/unreal/{public}/",
+            "cdn": f"{base_url}/js-sdk-loader/{public}.min.js",
+        },
+        "browserSdkVersion": "7.x", "browserSdk": {"choices": [["latest", "latest"], ["7.x", "7.x"]]},
+        "dateCreated": "2024-01-01T00:00:00.000000Z",
+        "dynamicSdkLoaderOptions": {"hasReplay": True, "hasPerformance": True, "hasDebug": False},
     }
 
 

@@ -46,6 +46,8 @@ class Project:
     org: Organization
     public_key: str = field(default_factory=lambda: secrets.token_hex(16))
     platform: str | None = "python"
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(16))  # the client key's secret half
+    key_active: bool = True  # the one client key ("Default") is enabled
 
     def summary(self) -> dict[str, Any]:
         return {
