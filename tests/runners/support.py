@@ -52,10 +52,20 @@ def build_wheelhouse(dest: Path, workdir: Path) -> Path:
     source = copy_source(workdir / "wheel-source")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-         "--wheel-dir", str(dest), str(source), "setuptools>=64"],
+         "--wheel-dir", str(dest), str(source), *build_requires()],
         check=True, capture_output=True, text=True,
     )
     return dest
+
+
+def build_requires() -> list[str]:
+    """pyproject.toml's build-system requirements: what pip needs to build the Action's copy."""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11: the package's own dependency
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    return list(tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"])
 
 
 def base_env(home: Path, **extra: str) -> dict[str, str]:
