@@ -40,7 +40,8 @@ ACTION_RELEASE_INPUTS = {
 }
 SOURCEMAP_INPUTS = ("sourcemaps", "inject", "dist", "url_prefix", "strip_common_prefix")
 ACTION_OUTPUTS = {"release", "release_url", "commits", "deploy_id"}
-COMPONENT_INPUTS = {"stage", "environment", "projects", "set_commits", "finalize", "version", "pip_spec"}
+COMPONENT_INPUTS = {"stage", "environment", "projects", "set_commits", "finalize", "version", "pip_spec",
+                    "disable_safe_directory"}
 INPUT_REF = re.compile(r"\$\[\[\s*inputs\.([A-Za-z0-9_-]+)\s*\]\]")
 
 
@@ -207,6 +208,8 @@ def run_deploy_step(tmp_path: Path, extra_env: dict[str, str] | None = None,
         "    log.write(json.dumps({'cwd': os.getcwd(), 'argv': sys.argv[1:], 'env': env}) + '\\n')\n"
         "if sys.argv[1] == 'set-commits':\n"
         "    print(json.dumps({'commits': 2}))\n"
+        "else:\n"
+        "    print('v1.0.0-20240116')  # deploy's result: the release name\n"
     )
     fake.chmod(0o755)
     workspace = tmp_path / "workspace"
@@ -362,3 +365,11 @@ def test_safe_directory_lets_git_read_a_repository_owned_by_another_user(tmp_pat
     assert seen.returncode == 0, seen.stderr
     refused = subprocess.run(["git", "-C", str(repo.path), "rev-parse", "HEAD"], capture_output=True, text=True)
     assert "dubious ownership" in refused.stderr
+
+
+def test_dry_run_gives_the_release_it_would_create_as_output(tmp_path: Path) -> None:
+    output = tmp_path / "github-output"
+    result = run_deploy_step(tmp_path, {"GITHUB_OUTPUT": str(output)}, environment="production", dry_run="true")
+    assert result.returncode == 0, result.stderr
+    assert output.read_text() == "release=v1.0.0-20240116\n"
+    assert "v1.0.0-20240116" in result.stdout.splitlines(), "the name is still shown in the log"
