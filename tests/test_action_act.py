@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runners.fixtures import APP_RELEASE, action_copy, make_app_repo, wheelhouse  # noqa: F401
-from runners.support import HERE, describe, run_act, step_lines
+from runners.support import HERE, PROJECT_DATE, ROOT, describe, make_project_repo, run_act, step_lines
 
 pytestmark = pytest.mark.runners
 
@@ -54,6 +54,11 @@ def test_documented_workflow_creates_release_and_deploy(
     assert f" deploy_id={deploys[0]['id']} " in outputs
     url = re.search(r" url=(\S+)$", outputs)
     assert url and APP_RELEASE in url.group(1)
+    # The User-Agent names the CLI and the Action, both at the package's version.
+    version = project_version()
+    assert {r.headers["user-agent"] for r in emu.requests} == {
+        f"sentry-release/{version} sentry-release-action/{version}"
+    }
     # Log lines are grouped (act shows the workflow commands as they are).
     assert result.stdout.count("::group::") == result.stdout.count("::endgroup::") == 2
 
@@ -96,3 +101,28 @@ def test_inputs_reach_the_cli(
     # working_directory: app, so env_file .env is app/.env, with both keys
     env_lines = (results / "app.env").read_text().splitlines()
     assert f"RELEASE={name}" in env_lines and f"SENTRY_RELEASE={name}" in env_lines
+
+
+def test_project_ci_runs_the_action_from_its_checkout(
+    tmp_path: Path, action_copy: Path, wheelhouse: Path,  # noqa: F811
+) -> None:
+    """.github/workflows/ci.yml's `action` job: `uses: ./` in dry run, and its output check."""
+    project = make_project_repo(tmp_path / "project", remote="https://github.com/sentry-release/sentry-release.git")
+    result, seconds = run_act(
+        project, "ci.yml", tmp_path, action_copy, secrets={}, variables={},
+        # No token: a dry run then plans without the server; the URL makes sure nothing leaves.
+        env={"SENTRY_URL": "http://127.0.0.1:9"}, wheels=wheelhouse, extra_args=["-j", "action"],
+    )
+    print(f"act run: {seconds:.1f} s")
+    assert result.returncode == 0, describe(result)
+    lines = step_lines(result.stdout)
+    expected = f"ci-v{project_version()}-{PROJECT_DATE[:10].replace('-', '')}"
+    assert f"release output: {expected} (expected ci-v<version>-{expected[-8:]})" in lines, describe(result)
+    assert "outputs ok" in lines
+    assert "Test suite" not in result.stdout, "only the action job runs here"
+    # The dry run printed its plan and sent nothing.
+    assert any("request(s) would be sent" in line for line in lines), describe(result)
+
+
+def project_version() -> str:
+    return re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)

@@ -41,7 +41,7 @@ ACTION_RELEASE_INPUTS = {
 SOURCEMAP_INPUTS = ("sourcemaps", "inject", "dist", "url_prefix", "strip_common_prefix")
 ACTION_OUTPUTS = {"release", "release_url", "commits", "deploy_id"}
 COMPONENT_INPUTS = {"stage", "environment", "projects", "set_commits", "finalize", "version", "pip_spec",
-                    "disable_safe_directory"}
+                    "disable_safe_directory", "dry_run"}
 INPUT_REF = re.compile(r"\$\[\[\s*inputs\.([A-Za-z0-9_-]+)\s*\]\]")
 
 

@@ -164,7 +164,8 @@ ACTION_REF = "sentry-release/sentry-release@v0.1.0"
 
 def run_act(app: Path, workflow: str, tmp: Path, action: Path, secrets: Mapping[str, str],
             variables: Mapping[str, str], env: Mapping[str, str], wheels: Path,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+            timeout: float = 300, extra_args: Iterable[str] = (),
+            ) -> tuple[subprocess.CompletedProcess[str], float]:
     """Run one workflow of `app` under act, our action mapped from `action`, on the host."""
     act = require_tool("act")
     home = tmp / "home"
@@ -185,7 +186,36 @@ def run_act(app: Path, workflow: str, tmp: Path, action: Path, secrets: Mapping[
     ]
     for name, value in variables.items():
         args += ["--var", f"{name}={value}"]
+    args += list(extra_args)
     return run_timed(args, cwd=app, env=base_env(home), timeout=timeout)
+
+
+# The project's own files that its CI (.github/workflows/ci.yml, .gitlab-ci.yml) works on.
+PROJECT_PARTS = _SOURCE_PARTS + ("CHANGELOG.md", "templates", "scripts/release.py", ".github", ".gitlab-ci.yml")
+PROJECT_DATE = "2024-03-01T12:00:00+00:00"
+
+
+def make_project_repo(path: Path, remote: str) -> Path:
+    """A clone of this project as its own CI sees it: its files in one commit at PROJECT_DATE,
+    no tags (so the release name's version is pyproject.toml's), `origin` and origin/HEAD."""
+    from gitrepo import GitRepo
+
+    repo = GitRepo.init(path)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for part in PROJECT_PARTS:
+        src, dest = ROOT / part, path / part
+        if src.is_dir():
+            shutil.copytree(src, dest, ignore=ignore)
+        elif src.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "sentry-release",
+             env={"GIT_AUTHOR_DATE": PROJECT_DATE, "GIT_COMMITTER_DATE": PROJECT_DATE})
+    repo.git("remote", "add", "origin", remote)
+    repo.git("update-ref", "refs/remotes/origin/main", "HEAD")
+    repo.git("symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+    return path
 
 
 # The documented pipelines include our files from a project; a test repo holds them itself.
