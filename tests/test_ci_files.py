@@ -104,6 +104,58 @@ def test_action_is_composite_without_remote_code() -> None:
         assert f"${{{{ inputs.{name} }}}}" in ACTION.read_text(), f"input {name} is never used"
 
 
+# Feather icons GitHub's Marketplace accepts include these; colors are a fixed list.
+MARKETPLACE_COLORS = {"white", "black", "yellow", "blue", "green", "orange", "red", "purple", "gray-dark"}
+
+
+def test_action_meets_marketplace_rules() -> None:
+    action = yaml.safe_load(ACTION.read_text())
+    assert action["name"].strip() and action["author"].strip()
+    assert 0 < len(action["description"]) <= 125, len(action["description"])
+    assert action["branding"]["color"] in MARKETPLACE_COLORS
+    assert re.fullmatch(r"[a-z0-9-]+", action["branding"]["icon"])
+
+
+# --- the project's own workflows ---------------------------------------------------------------
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def test_project_workflows_exist() -> None:
+    assert {path.name for path in WORKFLOWS} >= {"ci.yml", "release.yml"}
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda path: path.name)
+def test_workflow_matches_github_workflows_schema(workflow: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(workflow)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ci_workflow_runs_the_readme_test_command_and_the_action_from_the_checkout() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    assert set(workflow[True]) == {"push", "pull_request"}  # YAML 1.1 reads `on` as true
+    readme_command = re.search(r"^    (python3 -m venv .*scripts/test\.sh)$", (ROOT / "README.md").read_text(), re.M)
+    assert readme_command, "the README states the test command"
+    runs = [step.get("run", "") for step in workflow["jobs"]["test"]["steps"]]
+    assert readme_command.group(1) in runs
+    [action_step] = [s for s in workflow["jobs"]["action"]["steps"] if s.get("uses") == "./"]
+    assert action_step["with"]["dry_run"] == "true"
+
+
+def test_project_gitlab_ci_matches_gitlab_schema(gitlab_schema: dict[str, Any]) -> None:
+    pipeline = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text())
+    validate(gitlab_schema, pipeline)
+    [include] = pipeline["include"]
+    assert include["component"] == "$CI_SERVER_FQDN/$CI_PROJECT_PATH/sentry-release@$CI_COMMIT_SHA"
+    assert include["inputs"]["dry_run"] is True
+    release = pipeline["release"]
+    assert release["release"]["tag_name"] == "$CI_COMMIT_TAG"
+    assert release["rules"] == [{"if": r"$CI_COMMIT_TAG =~ /^\d+\.\d+\.\d+$/"}]
+
+
 # --- GitLab files ------------------------------------------------------------------------------
 
 def test_template_documents_match_gitlab_schema(gitlab_schema: dict[str, Any]) -> None:
