@@ -126,3 +126,44 @@ def test_project_ci_runs_the_action_from_its_checkout(
 
 def project_version() -> str:
     return re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+
+
+def test_action_release_workflow_with_manual_commits_in_a_foreign_checkout(
+    sentry_emulator, tmp_path: Path, action_copy: Path, wheelhouse: Path,  # noqa: F811
+) -> None:
+    emu = sentry_emulator
+    shas = [f"{n}" * 40 for n in "abc"]
+    emu.add_repo(emu.org, "acme/shop", url="https://github.com/acme/shop",
+                 commits=[{"id": sha, "message": f"commit {sha[0]}"} for sha in shas])
+    app = app_with_workflow(tmp_path / "app", "manual.yml")
+    results = tmp_path / "results"
+    results.mkdir()
+    result, _ = run_act(
+        app, "manual.yml", tmp_path, action_copy,
+        secrets={"SENTRY_AUTH_TOKEN": emu.token},
+        variables={"SENTRY_ORG": emu.org.slug, "SENTRY_PROJECT": emu.project.slug, "SENTRY_URL": emu.url,
+                   "PREVIOUS_COMMIT": shas[0], "COMMIT": shas[2]},
+        env={"RESULT_DIR": str(results)}, wheels=wheelhouse,
+    )
+    assert result.returncode == 0, describe(result)
+    assert emu.token not in result.stdout + result.stderr
+
+    # disable_safe_directory: git's refusal stops the step before anything is sent.
+    assert (results / "refused.txt").read_text() == "failure"
+    assert "no base version was found" in result.stdout or "dubious ownership" in result.stdout
+    # By default the foreign checkout is trusted: the name comes from its tag and HEAD's date.
+    name = f"shop@{APP_RELEASE}"
+    release = emu.release(emu.org, name)
+    assert release is not None, describe(result)
+    assert emu.release(emu.org, APP_RELEASE) is None, "the refused step created nothing"
+    assert release["dateReleased"], "finalized"
+    assert emu.head_commits(emu.org, name)["acme/shop"] == {
+        "repository": "acme/shop", "commit": shas[2], "previousCommit": shas[0],
+    }
+    assert [c["id"] for c in emu.commits(emu.org, name)] == [shas[2], shas[1]]
+    [deploy] = emu.deploys(emu.org, name)
+    assert deploy["environment"] == "production"
+    outputs = json.loads((results / "outputs.json").read_text())
+    assert outputs["release"] == name
+    assert outputs["commits"] == "2", "the count set-commits associated, not deploy's skip"
+    assert outputs["deploy_id"] == deploy["id"]
