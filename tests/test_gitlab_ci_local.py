@@ -151,3 +151,22 @@ def project_version() -> str:
     import re
 
     return re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+
+
+def test_component_trusts_a_checkout_owned_by_another_user(
+    sentry_emulator, tmp_path: Path, wheelhouse: Path,  # noqa: F811
+) -> None:
+    emu = sentry_emulator
+    pipeline = fill(PIPELINES / "foreign-checkout.gitlab-ci.yml", [COMPONENT_INCLUDE])
+    files = {
+        ".gitlab-ci.yml": pipeline,
+        "templates/sentry-release.yml": (ROOT / "templates" / "sentry-release.yml").read_text(),
+    }
+    app = make_app_repo(tmp_path / "app", files, remote=GITLAB_REMOTE).path
+
+    result, _ = run_pipeline(app, tmp_path, emu, wheelhouse)
+    assert result.returncode == 0, describe(result)
+    # git itself refuses the checkout; sentry-release's own git calls are trusted.
+    assert "git refuses the checkout" in job_lines(result.stdout + result.stderr, "sentry-release"), describe(result)
+    assert_release_recorded(emu, result)
+    assert f"Deployed release {APP_RELEASE}" in job_lines(result.stdout, "smoke-test"), describe(result)
