@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runners.fixtures import wheelhouse  # noqa: F401
+from runners.fixtures import action_copy, wheelhouse  # noqa: F401
 from runners.support import PROJECT_PARTS, ROOT, base_env, pip_offline_env
 
 RELEASE_WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
-BUILD_COMMAND = "python3 scripts/release.py build --tag \"$TAG\" --out dist --notes notes/release-notes.md"
+BUILD_COMMAND = ".release-venv/bin/python scripts/release.py build --tag \"$TAG\" --out dist --notes notes/release-notes.md"
 
 
 def project_copy(dest: Path) -> Path:
@@ -115,3 +115,47 @@ def test_pypi_uses_trusted_publishing(release_jobs: dict) -> None:
     [publish] = [s for s in pypi["steps"] if s.get("uses", "").startswith("pypa/gh-action-pypi-publish@")]
     assert set(publish.get("with", {})) <= {"packages-dir"}, "no password or token input"
     assert "secrets." not in RELEASE_WORKFLOW.read_text()
+
+
+@pytest.fixture(scope="module")
+def release_wheelhouse(wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+    """The runner wheelhouse plus build and twine, which the build job installs."""
+    import shutil
+
+    dest = tmp_path_factory.mktemp("release-wheels") / "wheelhouse"
+    shutil.copytree(wheelhouse, dest)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--wheel-dir", str(dest),
+         "build", "twine"],
+        check=True, capture_output=True, text=True,
+    )
+    return dest
+
+
+@pytest.mark.runners
+def test_release_workflow_dry_mode_under_act(
+    tmp_path: Path, release_wheelhouse: Path, action_copy: Path,  # noqa: F811
+) -> None:
+    """release.yml started by hand (workflow_dispatch): the build job builds and checks, and
+    uploads the artifacts; the publishing jobs are skipped."""
+    from runners.support import describe, make_project_repo, run_act, step_lines
+
+    project = make_project_repo(tmp_path / "project", remote="https://github.com/sentry-release/sentry-release.git")
+    artifacts = tmp_path / "artifacts"
+    result, seconds = run_act(
+        project, "release.yml", tmp_path, action_copy, secrets={}, variables={},
+        env={"ARTIFACT_DIR": str(artifacts)}, wheels=release_wheelhouse, event="workflow_dispatch",
+    )
+    print(f"act run: {seconds:.1f} s")
+    assert result.returncode == 0, describe(result)
+    version = version_of(project)
+    uploaded = artifacts / "release"
+    assert sorted(p.name for p in (uploaded / "dist").iterdir()) == [
+        f"sentry_release-{version}-py3-none-any.whl", f"sentry_release-{version}.tar.gz",
+    ]
+    notes = (uploaded / "notes" / "release-notes.md").read_text()
+    assert notes.strip() and notes.strip() in (project / "CHANGELOG.md").read_text()
+    assert sum("PASSED" in line for line in step_lines(result.stdout + result.stderr)) == 2, describe(result)
+    assert "[release/Build and check]   ✅  Success - Main Build, twine check, release notes" in result.stdout
+    for job in ("Publish to PyPI", "GitHub release", "Move the major tag"):
+        assert f"/{job}] ⭐ Run" not in result.stdout, f"{job} ran in the dry mode"

@@ -164,7 +164,7 @@ ACTION_REF = "sentry-release/sentry-release@v0.1.0"
 
 def run_act(app: Path, workflow: str, tmp: Path, action: Path, secrets: Mapping[str, str],
             variables: Mapping[str, str], env: Mapping[str, str], wheels: Path,
-            timeout: float = 300, extra_args: Iterable[str] = (),
+            timeout: float = 300, extra_args: Iterable[str] = (), event: str = "push",
             ) -> tuple[subprocess.CompletedProcess[str], float]:
     """Run one workflow of `app` under act, our action mapped from `action`, on the host."""
     act = require_tool("act")
@@ -176,12 +176,13 @@ def run_act(app: Path, workflow: str, tmp: Path, action: Path, secrets: Mapping[
     env_file = tmp / "act.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in {**pip_offline_env(wheels), **env}.items()))
     args = [
-        act, "push", "-W", f".github/workflows/{workflow}",
+        act, event, "-W", f".github/workflows/{workflow}",
         "-P", "ubuntu-latest=-self-hosted", "--no-cache-server",
         "--action-cache-path", str(tmp / "act-cache"),
         "--secret-file", str(secret_file), "--env-file", str(env_file),
         "--local-repository", f"actions/checkout@v4={STUBS / 'checkout'}",
         "--local-repository", f"actions/setup-python@v5={STUBS / 'setup-python'}",
+        "--local-repository", f"actions/upload-artifact@v4={STUBS / 'upload-artifact'}",
         "--local-repository", f"{ACTION_REF}={action}",
     ]
     for name, value in variables.items():
