@@ -52,10 +52,20 @@ def build_wheelhouse(dest: Path, workdir: Path) -> Path:
     source = copy_source(workdir / "wheel-source")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-         "--wheel-dir", str(dest), str(source), "setuptools>=64"],
+         "--wheel-dir", str(dest), str(source), *build_requires()],
         check=True, capture_output=True, text=True,
     )
     return dest
+
+
+def build_requires() -> list[str]:
+    """pyproject.toml's build-system requirements: what pip needs to build the Action's copy."""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11: the package's own dependency
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    return list(tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"])
 
 
 def base_env(home: Path, **extra: str) -> dict[str, str]:
@@ -154,7 +164,8 @@ ACTION_REF = "sentry-release/sentry-release@v0.1.0"
 
 def run_act(app: Path, workflow: str, tmp: Path, action: Path, secrets: Mapping[str, str],
             variables: Mapping[str, str], env: Mapping[str, str], wheels: Path,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+            timeout: float = 300, extra_args: Iterable[str] = (), event: str = "push",
+            ) -> tuple[subprocess.CompletedProcess[str], float]:
     """Run one workflow of `app` under act, our action mapped from `action`, on the host."""
     act = require_tool("act")
     home = tmp / "home"
@@ -165,17 +176,47 @@ def run_act(app: Path, workflow: str, tmp: Path, action: Path, secrets: Mapping[
     env_file = tmp / "act.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in {**pip_offline_env(wheels), **env}.items()))
     args = [
-        act, "push", "-W", f".github/workflows/{workflow}",
+        act, event, "-W", f".github/workflows/{workflow}",
         "-P", "ubuntu-latest=-self-hosted", "--no-cache-server",
         "--action-cache-path", str(tmp / "act-cache"),
         "--secret-file", str(secret_file), "--env-file", str(env_file),
         "--local-repository", f"actions/checkout@v4={STUBS / 'checkout'}",
         "--local-repository", f"actions/setup-python@v5={STUBS / 'setup-python'}",
+        "--local-repository", f"actions/upload-artifact@v4={STUBS / 'upload-artifact'}",
         "--local-repository", f"{ACTION_REF}={action}",
     ]
     for name, value in variables.items():
         args += ["--var", f"{name}={value}"]
+    args += list(extra_args)
     return run_timed(args, cwd=app, env=base_env(home), timeout=timeout)
+
+
+# The project's own files that its CI (.github/workflows/ci.yml, .gitlab-ci.yml) works on.
+PROJECT_PARTS = _SOURCE_PARTS + ("CHANGELOG.md", "templates", "scripts/release.py", ".github", ".gitlab-ci.yml")
+PROJECT_DATE = "2024-03-01T12:00:00+00:00"
+
+
+def make_project_repo(path: Path, remote: str) -> Path:
+    """A clone of this project as its own CI sees it: its files in one commit at PROJECT_DATE,
+    no tags (so the release name's version is pyproject.toml's), `origin` and origin/HEAD."""
+    from gitrepo import GitRepo
+
+    repo = GitRepo.init(path)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for part in PROJECT_PARTS:
+        src, dest = ROOT / part, path / part
+        if src.is_dir():
+            shutil.copytree(src, dest, ignore=ignore)
+        elif src.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "sentry-release",
+             env={"GIT_AUTHOR_DATE": PROJECT_DATE, "GIT_COMMITTER_DATE": PROJECT_DATE})
+    repo.git("remote", "add", "origin", remote)
+    repo.git("update-ref", "refs/remotes/origin/main", "HEAD")
+    repo.git("symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+    return path
 
 
 # The documented pipelines include our files from a project; a test repo holds them itself.
