@@ -277,6 +277,8 @@ def export(fmt: Optional[str], **params: Any) -> None:
 @naming_options
 @click.option("--commits", type=click.Choice(["auto", "local", "skip"]),
               help="auto: refs through the repository integration, else local history (default).")
+@click.option("--commit", "-c", "specs", multiple=True, metavar="REPO@[PREV..]SHA",
+              help="Explicit ref range instead, as in set-commits and sentry-cli; repeatable.")
 @commit_options
 @click.option("--finalize/--no-finalize", default=None, help="Set the release's date released [default: yes].")
 @click.option("--deploy-name", help="Deploy name [default: the CI run id]. Re-runs with the same name add no deploy.")
@@ -291,7 +293,7 @@ def export(fmt: Optional[str], **params: Any) -> None:
 @gate_options
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def deploy(dry_run: bool, started_at: Optional[str], finished_at: Optional[str], watch_window: Optional[float],
-           command: tuple[str, ...], **params: Any) -> None:
+           specs: tuple[str, ...], command: tuple[str, ...], **params: Any) -> None:
     """Create, associate commits, record the deploy, finalize, write back: all in one.
 
     \b
@@ -320,7 +322,7 @@ def deploy(dry_run: bool, started_at: Optional[str], finished_at: Optional[str],
     with make_client(settings, out, dry_run=dry_run) as client:
         derivation = derive(settings, out)
         out.log(f"release {derivation.name} ({_explain(derivation)})")
-        inputs = DeployInputs(command=command, started_at=started_at, finished_at=finished_at)
+        inputs = DeployInputs(command=command, started_at=started_at, finished_at=finished_at, specs=specs)
         result = run_deploy(settings, derivation, inputs, client, out.log, write_back(settings, out, dry_run))
         if dry_run:
             _print_plan(client, out)

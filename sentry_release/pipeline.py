@@ -110,6 +110,7 @@ class DeployInputs:
     command: Sequence[str] = ()
     started_at: Optional[str] = None
     finished_at: Optional[str] = None
+    specs: Sequence[str] = ()              # --commit REPO@[PREV..]SHA
 
 
 # -- the steps -------------------------------------------------------------------------------------
@@ -278,7 +279,7 @@ def deploy(settings: Settings, derivation: Derivation, inputs: DeployInputs, cli
     if started and finished and started > finished:
         raise UsageError(f"--started-at {inputs.started_at} is after --finished-at {inputs.finished_at}")
     target = release_target(settings, derivation, client, log)
-    options = CommitOptions.from_settings(settings)
+    options = CommitOptions.from_settings(settings, specs=inputs.specs or None)
     result = DeployResult(target.version, target.web_url, target.projects, environment, dry_run=client.dry_run)
 
     source = commit_source(options, derivation)

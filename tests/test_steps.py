@@ -61,3 +61,13 @@ def test_bad_commit_spec_is_usage_error(repo: GitRepo, sentry_emulator, sentry_e
     make_repo(repo)
     result = run_cli(["set-commits", "--commit", "no-at-sign"], repo.path, env=sentry_env)
     assert result.code == 2 and sentry_emulator.requests_to("POST") == []
+
+
+def test_deploy_takes_an_explicit_commit_range(repo: GitRepo, sentry_emulator, sentry_env) -> None:
+    make_repo(repo)
+    sentry_emulator.add_repo("acme", "acme/shop", url="https://github.com/acme/shop")
+    result = run_cli(["deploy", "-e", "production", "--commit", "acme/shop@aaaa..bbbb"], repo.path, env=sentry_env)
+    assert result.code == 0, result.stderr
+    refs = [put.json for put in sentry_emulator.requests_to("PUT") if "refs" in put.json]
+    assert refs == [{"refs": [{"repository": "acme/shop", "commit": "bbbb", "previousCommit": "aaaa"}]}]
+    assert len(sentry_emulator.requests_to("POST", "/deploys/")) == 1
