@@ -165,5 +165,5 @@ def test_action_release_workflow_with_manual_commits_in_a_foreign_checkout(
     assert deploy["environment"] == "production"
     outputs = json.loads((results / "outputs.json").read_text())
     assert outputs["release"] == name
-    assert outputs["commits"] == "2", "the count set-commits associated, not deploy's skip"
+    assert outputs["commits"] == "2"
     assert outputs["deploy_id"] == deploy["id"]

@@ -262,10 +262,7 @@ def run_deploy_step(tmp_path: Path, extra_env: dict[str, str] | None = None,
         "env = {k: v for k, v in os.environ.items() if k.startswith('GIT_CONFIG') or k == 'SENTRY_PIPELINE'}\n"
         f"with open({str(calls)!r}, 'a') as log:\n"
         "    log.write(json.dumps({'cwd': os.getcwd(), 'argv': sys.argv[1:], 'env': env}) + '\\n')\n"
-        "if sys.argv[1] == 'set-commits':\n"
-        "    print(json.dumps({'commits': 2}))\n"
-        "else:\n"
-        "    print('v1.0.0-20240116')  # deploy's result: the release name\n"
+        "print('v1.0.0-20240116')  # deploy's result: the release name\n"
     )
     fake.chmod(0o755)
     workspace = tmp_path / "workspace"
@@ -332,28 +329,22 @@ def test_version_prefix_is_release_prefix(tmp_path: Path) -> None:
     assert recorded(both)["argv"][3:5] == ["--release-prefix", "b@"]
 
 
-def test_manual_set_commits_sends_the_range_then_deploys_without_commits(tmp_path: Path) -> None:
-    output = tmp_path / "github-output"
+def test_manual_set_commits_sends_the_range_with_the_deploy(tmp_path: Path) -> None:
     result = run_deploy_step(
-        tmp_path, {"GITHUB_OUTPUT": str(output)}, environment="production", set_commits="Manual",
+        tmp_path, environment="production", set_commits="Manual",
         repo="acme/shop", commit="b" * 40, previous_commit="a" * 40, projects="web", release="1.0",
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    first, deploy = result.calls  # type: ignore[attr-defined]
-    assert first["argv"] == ["set-commits", "--commit", f"acme/shop@{'a' * 40}..{'b' * 40}",
-                             "--release", "1.0", "--project", "web", "--json"]
+    [deploy] = result.calls  # type: ignore[attr-defined]
     assert deploy["argv"] == ["deploy", "--environment", "production", "--release", "1.0", "--project", "web",
-                              "--commits", "skip", "--finalize"]
-    # deploy skipped commits; the count set-commits associated is the step's last word
-    assert output.read_text().splitlines()[-1] == "commits=2"
+                              "--commit", f"acme/shop@{'a' * 40}..{'b' * 40}", "--finalize"]
 
 
 def test_manual_set_commits_without_previous_commit_sends_one_sha(tmp_path: Path) -> None:
     result = run_deploy_step(tmp_path, set_commits="manual", repo="acme/shop", commit="c" * 40, dry_run="true")
     assert result.returncode == 0, result.stderr
-    first = result.calls[0]  # type: ignore[attr-defined]
-    assert first["argv"][:3] == ["set-commits", "--commit", f"acme/shop@{'c' * 40}"]
-    assert "--dry-run" in first["argv"] and "--dry-run" in recorded(result)["argv"]
+    argv = recorded(result)["argv"]
+    assert argv[argv.index("--commit") + 1] == f"acme/shop@{'c' * 40}" and "--dry-run" in argv
 
 
 @pytest.mark.parametrize("inputs, message", [
