@@ -117,12 +117,12 @@ def check_artifacts(artifacts: list[Path], version: str) -> None:
     scripts.read_string(entry_points)
     if scripts.get("console_scripts", "sentry-release", fallback="").strip() != "sentry_release.cli:main":
         raise ReleaseError("the wheel has no sentry-release console script")
-    if "sentry_release/cli.py" not in names:
+    if "sentry_release/cli/__init__.py" not in names:
         raise ReleaseError("the wheel does not contain the sentry_release package")
     with tarfile.open(sdists[0]) as sdist:
         members = {Path(name).relative_to(f"sentry_release-{version}").as_posix()
                    for name in sdist.getnames() if "/" in name}
-    missing = {"pyproject.toml", "README.md", "sentry_release/cli.py"} - members
+    missing = {"pyproject.toml", "README.md", "sentry_release/cli/__init__.py"} - members
     if missing:
         raise ReleaseError(f"the sdist lacks {', '.join(sorted(missing))}")
 
