@@ -259,11 +259,18 @@ def _send_refs(client: SentryClient, target: ReleaseTarget, plan: CommitPlan, re
     return Association(count, plan.reason + suffix)
 
 
+def created_line(client: SentryClient, target: ReleaseTarget, release: Release) -> str:
+    projects = ", ".join(target.projects)
+    if client.dry_run:
+        return f"dry run: release {target.version} would be created (or found) for {projects}"
+    return f"release {target.version} {'created' if release.created else 'exists'} for {projects}"
+
+
 def finalize(client: SentryClient, target: ReleaseTarget, release: Release, when: str, log: Log) -> None:
     if release.date_released:
         return
     update_release(client, target, {"dateReleased": when}, "finalize")
-    log(f"finalized release {target.version}")
+    log(f"{'dry run: would finalize' if client.dry_run else 'finalized'} release {target.version}")
 
 
 # -- the commands ----------------------------------------------------------------------------------
@@ -292,7 +299,7 @@ def deploy(settings: Settings, derivation: Derivation, inputs: DeployInputs, cli
     result.previous_release = history.previous.version if history.previous else None
     log(describe_previous(history))
     check_identity(release, derivation, log)
-    log(f"release {target.version} {'created' if release.created else 'exists'} for {', '.join(target.projects)}")
+    log(created_line(client, target, release))
     association = associate(client, target, plan, options, derivation, release, history.previous, history, log)
     result.commits, result.commits_source = association.count, association.source
     log(f"commits: {result.commits} ({result.commits_source})")
@@ -381,7 +388,7 @@ def new_release(settings: Settings, derivation: Derivation, client: SentryClient
     check_identity(release, derivation, log)
     if finalize_now and not release.created and not release.date_released:
         finalize(client, target, release, extra["dateReleased"], log)
-    log(f"release {target.version} {'created' if release.created else 'exists'} for {', '.join(target.projects)}")
+    log(created_line(client, target, release))
     return DeployResult(target.version, target.web_url, target.projects, settings.environment,
                         dry_run=client.dry_run)
 
@@ -391,6 +398,6 @@ def finalize_release(settings: Settings, derivation: Derivation, client: SentryC
     target = require_target(settings.org, settings.projects or ("-",), derivation.name, settings.url)
     when = parse_timestamp(released, "--released") if released else utc_now()
     update_release(client, target, {"dateReleased": when}, "finalize")
-    log(f"finalized release {target.version} at {when}")
+    log(f"{'dry run: would finalize' if client.dry_run else 'finalized'} release {target.version} at {when}")
     return DeployResult(target.version, target.web_url, settings.projects, settings.environment,
                         dry_run=client.dry_run)
