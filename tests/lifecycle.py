@@ -425,3 +425,11 @@ def unreachable_previous_commit_with_ignore_missing(sentry: Sentry, tmp: Path) -
     check.deploys(name, production=1)
     check.released(name)
     check.verify()
+
+
+Scenario = Callable[[Sentry, Path], None]
+SCENARIOS: List[Scenario] = [
+    one_project_two_environments, promotion_with_a_project_per_environment, failed_wrapped_deploy_then_a_good_one,
+    rollback_forward_and_rerun, same_day_hotfix, depth_one_clone_derives_the_same_name,
+    unreachable_previous_commit_fails_clearly, unreachable_previous_commit_with_ignore_missing,
+]

@@ -39,34 +39,6 @@ def sentry(real_sentry: SentryServer, sentry_api: SentryApi, e2e_project: Projec
         delete_project(sentry_api, project)
 
 
-
-def test_one_project_two_environments(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
-    lifecycle.one_project_two_environments(sentry, tmp_path)
-
-
-def test_promotion_with_a_project_per_environment(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
-    lifecycle.promotion_with_a_project_per_environment(sentry, tmp_path)
-
-
-def test_failed_wrapped_deploy_then_a_good_one(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
-    lifecycle.failed_wrapped_deploy_then_a_good_one(sentry, tmp_path)
-
-
-def test_rollback_forward_and_rerun(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
-    lifecycle.rollback_forward_and_rerun(sentry, tmp_path)
-
-
-def test_same_day_hotfix(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
-    lifecycle.same_day_hotfix(sentry, tmp_path)
-
-
-def test_depth_one_clone_derives_the_same_name(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
-    lifecycle.depth_one_clone_derives_the_same_name(sentry, tmp_path)
-
-
-def test_unreachable_previous_commit_fails_clearly(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
-    lifecycle.unreachable_previous_commit_fails_clearly(sentry, tmp_path)
-
-
-def test_unreachable_previous_commit_with_ignore_missing(sentry: lifecycle.Sentry, tmp_path: Path) -> None:
-    lifecycle.unreachable_previous_commit_with_ignore_missing(sentry, tmp_path)
+@pytest.mark.parametrize("scenario", lifecycle.SCENARIOS, ids=lambda scenario: scenario.__name__)
+def test_scenario(sentry: lifecycle.Sentry, tmp_path: Path, scenario: lifecycle.Scenario) -> None:
+    scenario(sentry, tmp_path)
