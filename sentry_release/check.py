@@ -542,7 +542,7 @@ def run_check_command(load: Callable[..., Any], out: Any, params: dict[str, Any]
     _derive(settings, cwd, facts, out.log)
     option = f" --env-file {path}" if path else " --env-file .env"
     with SentryClient(settings.url, settings.auth_token, timeout=settings.timeout,
-                      max_retries=min(int(settings.max_retries), 2), max_retry_seconds=20.0,
+                      max_retries=min(int(settings.max_retries), 2), budget=settings.http_budget,
                       ca_bundle=settings.ca_bundle, log=out.debug) as client:
         run = Check(settings, env, target, client, facts, option, out.log)
         items, event_id = run_checks(run, send_test_event_flag)

@@ -147,6 +147,7 @@ KEYS: tuple[Key, ...] = (
     Key("dotenv", (), "dotenv", "sentry-release.env"),
     Key("max_retries", ("SENTRY_HTTP_MAX_RETRIES",), "http-max-retries", 5, _positive_int),
     Key("timeout", ("SENTRY_HTTP_TIMEOUT",), "http-timeout", 30.0, _positive_float),
+    Key("http_budget", ("SENTRY_HTTP_BUDGET",), "http-budget", 80.0, _positive_float),
     Key("ca_bundle", ("SENTRY_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"), "ca-bundle"),
 )
 _BY_NAME = {key.name: key for key in KEYS}

@@ -245,16 +245,17 @@ def _put_commits(client: SentryClient, target: ReleaseTarget, body: dict[str, An
     commits = body["commits"]
     allowance = client.read_timeout + SECONDS_PER_COMMIT * len(commits)
     if len(commits) > 500:
-        log(f"sending {len(commits)} commits; Sentry stores them one by one, allowing up to {allowance:.0f} s")
+        client.extend_budget(allowance, f"sending {len(commits):,} commits, which Sentry stores one by one")
     context = target.context("set the commits of")
     try:
         reply = client.request("PUT", target.path, context, json=body, read_timeout=allowance)
         return reply.data if isinstance(reply.data, dict) else {}
     except ConnectionFailed as exc:
-        if not getattr(exc, "timed_out", False):
+        if not exc.timed_out:
             raise
     sent = {commit["id"] for commit in commits}
-    log(f"no answer within {allowance:.0f} s; watching the release until Sentry has stored the commits")
+    client.extend_budget(allowance, f"no answer within {allowance:.0f} s; watching the release until Sentry "
+                                    "has stored the commits")
     deadline = time.monotonic() + allowance
     while time.monotonic() < deadline:
         client.sleep(min(POLL_SECONDS, max(0.2, allowance / 10)))
