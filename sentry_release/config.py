@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
+from sentry_release.budget import DEFAULT_BUDGET_SECONDS
 from sentry_release.errors import ConfigError
 from sentry_release.naming import DEFAULT_TEMPLATE
 
@@ -147,7 +148,7 @@ KEYS: tuple[Key, ...] = (
     Key("dotenv", (), "dotenv", "sentry-release.env"),
     Key("max_retries", ("SENTRY_HTTP_MAX_RETRIES",), "http-max-retries", 5, _positive_int),
     Key("timeout", ("SENTRY_HTTP_TIMEOUT",), "http-timeout", 30.0, _positive_float),
-    Key("http_budget", ("SENTRY_HTTP_BUDGET",), "http-budget", 80.0, _positive_float),
+    Key("http_budget", ("SENTRY_HTTP_BUDGET",), "http-budget", DEFAULT_BUDGET_SECONDS, _positive_float),
     Key("ca_bundle", ("SENTRY_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"), "ca-bundle"),
 )
 _BY_NAME = {key.name: key for key in KEYS}

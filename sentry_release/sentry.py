@@ -11,12 +11,12 @@ from __future__ import annotations
 import json as jsonlib
 import random
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 from urllib.parse import quote, urlsplit
 
 from sentry_release import __version__
+from sentry_release.budget import DEFAULT_BUDGET_SECONDS, TimeBudget
 from sentry_release.errors import (
     ApiError, AuthError, ConfigError, ConnectionFailed, NotFoundError, ScopeError, ValidationError,
 )
@@ -28,8 +28,6 @@ Log = Callable[[str], None]
 USER_AGENT = f"sentry-release/{__version__}"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_PAGES = 1000
-# Two full 30 s attempts and a shortened third, so a Sentry that never answers ends a run within 90 s.
-DEFAULT_BUDGET_SECONDS = 80.0
 MORE_TIME = "allow more time with --http-budget (SENTRY_HTTP_BUDGET)"
 NO_ANSWER_FIX = f"check that SENTRY_URL reaches a running Sentry, or {MORE_TIME}"
 
@@ -66,33 +64,6 @@ class Context:
     action: str                              # "create release v1 in acme"
     not_found: str = "the organization or release was not found"
     scope: str = "project:releases"
-
-
-class TimeBudget:
-    """Seconds a run may spend waiting on Sentry, shared by all of its requests.
-
-    Only time inside requests and the waits between attempts counts: git, or the wrapped deploy
-    command running between two requests, does not use it up.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.allowed = seconds
-        self.spent = 0.0
-
-    @property
-    def left(self) -> float:
-        return self.allowed - self.spent
-
-    def extend(self, seconds: float) -> None:
-        self.allowed += seconds
-
-    @contextmanager
-    def counting(self) -> Iterator[None]:
-        began = time.monotonic()
-        try:
-            yield
-        finally:
-            self.spent += time.monotonic() - began
 
 
 @dataclass
@@ -210,6 +181,9 @@ class SentryClient:
     ) -> Reply:
         """Send one request with bounded retries; return the reply or raise an ApiError.
 
+        Attempts and the waits between them draw on the client's time budget; when it is spent
+        the error says so and how to allow more.
+
         A `read_timeout` longer than the usual one suits requests Sentry takes long to process;
         such a request is not re-sent after a read timeout (the server may still be working on it),
         the caller gets a ConnectionFailed with `timed_out` set and decides.
@@ -308,7 +282,8 @@ class SentryClient:
             return ConnectionFailed(f"{self.host} did not answer within the read timeout ({_seconds(timeout.read)})",
                                     retryable=True, timed_out=True)
         if isinstance(exc, httpx.TimeoutException):
-            kind = f"timed out ({_seconds(timeout.connect)})"
+            limit = timeout.connect if isinstance(exc, httpx.ConnectTimeout) else timeout.read
+            kind = f"timed out ({_seconds(limit)})"
         elif "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper():
             return ConnectionFailed(
                 f"TLS verification of {self.host} failed ({_short(exc)}); "
