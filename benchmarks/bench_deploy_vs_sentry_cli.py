@@ -149,12 +149,14 @@ class Results:
     steps: dict[str, list[list[float]]]
     seen: dict[str, set[tuple[int, int, tuple[str, ...]]]]
     commits: dict[str, set[str]]
+    link: dict[str, list[float]]
 
 
 def measure(runs: int, variants: dict[str, tuple[str, dict[str, str]]], tier: Tier, repo: Path,
             ours: list[str], cli: str) -> Results:
     results = Results({key: [] for key in variants}, {key: [] for key in variants},
-                      {key: set() for key in variants}, {key: set() for key in variants})
+                      {key: set() for key in variants}, {key: set() for key in variants},
+                      {key: [] for key in variants})
     stamp = int(time.time())
     serial = itertools.count()
 
@@ -175,6 +177,7 @@ def measure(runs: int, variants: dict[str, tuple[str, dict[str, str]]], tier: Ti
             results.steps[key].append(step_times)
             results.seen[key].add((requests, connections, tuple(line.replace(release, "{v}") for line in log)))
             results.commits[key].add(commit_count)
+            results.link[key].append(tier.link_seconds())
 
     for key, (_, env) in variants.items():  # warm-up, not counted: page cache, .pyc files
         one_run(key, env, f"bench-{stamp}-{key}-warmup", counted=False)
@@ -196,21 +199,24 @@ def print_report(results: Results, variants: dict[str, tuple[str, dict[str, str]
         f"{versions[0]} vs {versions[1]}; {tier.link}; {runs} runs per variant, round-robin "
         f"{' '.join(variants)}; every run read back: finalized, with commits, one deploy.",
         "",
-        "| variant | median s | min s | max s | requests | new connections | commits |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| variant | median s | min s | max s | of which link s | requests | new connections | commits |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, (label, _) in variants.items():
         counts = sorted({(r, c) for r, c, _ in seen[key]})
         requests = "/".join(str(r) for r, _ in counts)
         connections = "/".join(str(c) for _, c in counts)
         commits = "/".join(sorted(results.commits[key]))
+        link = statistics.median(results.link[key])
         lines.append(f"| {key}: {label} | {medians[key]:.3f} | {min(times[key]):.3f} | {max(times[key]):.3f} "
-                     f"| {requests} | {connections} | {commits} |")
+                     f"| {link:.3f} | {requests} | {connections} | {commits} |")
     lines += ["", f"- ratio of the medians A / B (keep-alive on): **{medians['A'] / medians['B']:.2f}** (goal ≤ 0.5); "
               f"median of the per-round ratios: {paired_ratio(times['A'], times['B']):.2f}"]
     if "B0" in variants:
         lines.append(f"- ratio of the medians A / B0 (keep-alive off): **{medians['A'] / medians['B0']:.2f}**; "
                      f"median of the per-round ratios: {paired_ratio(times['A'], times['B0']):.2f}")
+    link_ratio = statistics.median(results.link["A"]) / statistics.median(results.link["B"])
+    lines.append(f"- the link model alone (what a faster machine cannot shrink): A / B = {link_ratio:.2f}")
     chains = [key for key in variants if key != "A"]
     lines += ["", f"Median seconds per sentry-cli step ({' / '.join(chains)}):", "",
               "| step | " + " | ".join(chains) + " |", "|---|" + "---:|" * len(chains)]

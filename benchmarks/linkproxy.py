@@ -38,6 +38,7 @@ class Exchange:
 class Traffic:
     connections: int = 0
     exchanges: list[Exchange] = field(default_factory=list)
+    held: float = 0.0   # seconds the link model held bytes back, all connections together
 
     @property
     def requests(self) -> int:
@@ -123,6 +124,7 @@ class LinkProxy:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._traffic = Traffic()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def __enter__(self) -> LinkProxy:
         self._thread.start()
@@ -152,6 +154,10 @@ class LinkProxy:
 
     async def _connection(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         number = next(self._ids)
+        task = asyncio.current_task()
+        if task is not None:  # a strong reference while it runs; the loop keeps only weak ones
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         with self._lock:
             self._traffic.connections += 1
         try:
@@ -176,7 +182,10 @@ class LinkProxy:
         first = True
         while data := await reader.read(65536):
             if server_spoke.is_set():
-                await asyncio.sleep(self.rtt * (1 + CONNECT_RTTS if first else 1))
+                hold = self.rtt * (1 + CONNECT_RTTS if first else 1)
+                with self._lock:
+                    self._traffic.held += hold
+                await asyncio.sleep(hold)
                 server_spoke.clear()
                 first = False
             for head in framing.feed(data):
@@ -187,8 +196,7 @@ class LinkProxy:
                     self._traffic.exchanges.append(exchange)
             writer.write(data)
             await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
+        writer.close()  # the client is done: so is the upstream connection (the server keeps it alive)
 
     async def _server_side(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                            pending: list[Exchange], server_spoke: asyncio.Event) -> None:

@@ -32,6 +32,7 @@ class Tier(Protocol):
     def __exit__(self, *exc_info: object) -> None: ...
     def before_run(self) -> None: ...
     def traffic(self) -> tuple[int, int, list[str]]: ...
+    def link_seconds(self) -> float: ...
     def verify(self, release: str) -> str: ...
 
 
@@ -65,6 +66,7 @@ class EmulatorTier:
         )
         self.url, self.token, self.org, self.project = "", EMULATOR_TOKEN, "acme", "shop"
         self._state: dict[str, Any] = {}
+        self._latency, self._connect_latency = latency, connect_latency
 
     def __enter__(self) -> "EmulatorTier":
         self.emulator.__enter__()
@@ -80,6 +82,11 @@ class EmulatorTier:
     def traffic(self) -> tuple[int, int, list[str]]:
         self._state = self.emulator.state()
         return traffic(self._state)
+
+    def link_seconds(self) -> float:
+        """The latency the emulator added to the last run."""
+        return (self._latency * self._state["request_count"]
+                + self._connect_latency * self._state["connection_count"])
 
     def verify(self, release: str) -> str:
         found = next((r for r in self._state["releases"].get(self.org, []) if r["version"] == release), None)
@@ -110,6 +117,7 @@ class RealSentryTier:
         self.proxy = LinkProxy(host, int(port), rtt=rtt)
         self.url, self.project = "", f"bench-{int(time.time())}"
         self._api: Any = None
+        self._held = 0.0
 
     def __enter__(self) -> "RealSentryTier":
         import httpx
@@ -133,7 +141,12 @@ class RealSentryTier:
 
     def traffic(self) -> tuple[int, int, list[str]]:
         seen = self.proxy.take()
+        self._held = seen.held
         return seen.requests, seen.connections, seen.log()
+
+    def link_seconds(self) -> float:
+        """What the link model held back in the last run."""
+        return self._held
 
     def verify(self, release: str) -> str:
         answer = self._api.get(f"organizations/{self.org}/releases/{quote(release, safe='')}/")

@@ -131,9 +131,9 @@ class SentryClient:
         self.log(f"{why}: allowing {seconds:.0f} s more")
 
     def sleep(self, seconds: float) -> None:
-        """Wait before trying again; the wait is part of the time budget (Ctrl-C ends it)."""
+        """Wait before trying again, never past the time budget, of which the wait is part (Ctrl-C ends it)."""
         with self.budget.counting():
-            time.sleep(seconds)
+            time.sleep(max(0.0, min(seconds, self.budget.left)))
 
     @property
     def can_read(self) -> bool:
