@@ -138,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         if args.no_keepalive_off:
             del variants["B0"]
+        load_before = os.getloadavg()[0]
         results = measure(args.runs, variants, tier, repo, ours, cli)
+        results.load = (load_before, os.getloadavg()[0])
     print_report(results, variants, tier, versions, args.runs)
     return 0
 
@@ -150,6 +152,7 @@ class Results:
     seen: dict[str, set[tuple[int, int, tuple[str, ...]]]]
     commits: dict[str, set[str]]
     link: dict[str, list[float]]
+    load: tuple[float, float] = (0.0, 0.0)   # 1-minute load average before and after the runs
 
 
 def measure(runs: int, variants: dict[str, tuple[str, dict[str, str]]], tier: Tier, repo: Path,
@@ -194,7 +197,7 @@ def print_report(results: Results, variants: dict[str, tuple[str, dict[str, str]
     now = datetime.now(timezone.utc)
     lines = [
         f"## deploy vs sentry-cli chain on {tier.name} ({now:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()})",
+        f"Python {platform.python_version()}, load average {results.load[0]:.1f} before, {results.load[1]:.1f} after)",
         "",
         f"{versions[0]} vs {versions[1]}; {tier.link}; {runs} runs per variant, round-robin "
         f"{' '.join(variants)}; every run read back: finalized, with commits, one deploy.",
