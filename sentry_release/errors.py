@@ -5,6 +5,7 @@
     │   ├── ConfigError          a configuration value is missing or malformed
     │   └── InvalidName          a release or environment name breaks Sentry's rules
     ├── GitError                 git could not answer
+    ├── NameCollision            the release name already belongs to another commit
     ├── WriteBackError           writing the release name into a file failed
     └── ApiError                 Sentry answered with an error or was not reached
         │                        fields: status, retryable, timed_out
@@ -47,6 +48,10 @@ class InvalidName(UsageError):
 
 class GitError(SentryReleaseError):
     """Git could not answer (not a repository, missing commit, shallow history)."""
+
+
+class NameCollision(SentryReleaseError):
+    """The release name already belongs to another commit."""
 
 
 class WriteBackError(SentryReleaseError):
