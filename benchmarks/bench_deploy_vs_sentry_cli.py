@@ -178,7 +178,8 @@ def measure(runs: int, variants: dict[str, tuple[str, dict[str, str]]], tier: Ti
         if counted:
             results.times[key].append(seconds)
             results.steps[key].append(step_times)
-            results.seen[key].add((requests, connections, tuple(line.replace(release, "{v}") for line in log)))
+            generic = tuple(line.replace(release, "{v}").replace(f"/{tier.project}/", "/{p}/") for line in log)
+            results.seen[key].add((requests, connections, generic))
             results.commits[key].add(commit_count)
             results.link[key].append(tier.link_seconds())
 
@@ -227,7 +228,7 @@ def print_report(results: Results, variants: dict[str, tuple[str, dict[str, str]
     for position, name in enumerate(names):
         cells = [f"{statistics.median(run_steps[position] for run_steps in steps[key]):.3f}" for key in chains]
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    lines += ["", "Requests seen (one run of each kind; `{v}` = the release):", ""]
+    lines += ["", "Requests seen (one run of each kind; `{v}` = the release, `{p}` = the project):", ""]
     for key in variants:
         for requests, connections, log in sorted(seen[key]):
             lines.append(f"- {key} ({requests} requests, {connections} connections): " + "; ".join(log))

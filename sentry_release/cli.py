@@ -101,7 +101,8 @@ def make_client(settings: Any, out: Output, dry_run: bool = False) -> Any:
     from sentry_release.sentry import SentryClient
 
     return SentryClient(settings.url, settings.auth_token, timeout=settings.timeout, max_retries=settings.max_retries,
-                        budget=settings.http_budget, ca_bundle=settings.ca_bundle, log=out.log, debug=out.debug, dry_run=dry_run,
+                        budget=settings.http_budget, ca_bundle=settings.ca_bundle, log=out.log, debug=out.debug,
+                        dry_run=dry_run,
                         pipeline=os.environ.get("SENTRY_PIPELINE", "").strip() or None)
 
 
