@@ -7,15 +7,17 @@ release back to check that the run did the whole work.
 from __future__ import annotations
 
 import os
+import sys
 import time
-from pathlib import Path
 from typing import Any, Optional, Protocol
 from urllib.parse import quote
 
-from benchlib import EMULATOR_TOKEN, Emulator, traffic
+from benchlib import EMULATOR_TOKEN, TESTS, Emulator, traffic
 from linkproxy import CONNECT_RTTS, LinkProxy
 
-E2E_EXPORTS = Path("/var/tmp/sentry-release-e2e/e2e.env")
+sys.path.insert(0, str(TESTS))
+from e2e.harness import read_exports, server_root  # noqa: E402  (the end-to-end tier's own readers)
+
 
 
 class Tier(Protocol):
@@ -103,11 +105,12 @@ class RealSentryTier:
     needs_new_commits = True
 
     def __init__(self, rtt: float) -> None:
-        exports = {**_read_exports(E2E_EXPORTS), **{k: v for k, v in os.environ.items() if k.startswith("SENTRY_E2E_")}}
+        exports_file = server_root() / "e2e.env"
+        exports = {**read_exports(exports_file), **{k: v for k, v in os.environ.items() if k.startswith("SENTRY_E2E_")}}
         missing = [name for name in ("SENTRY_E2E_URL", "SENTRY_E2E_TOKEN", "SENTRY_E2E_ORG", "SENTRY_E2E_TEAM")
                    if not exports.get(name)]
         if missing:
-            raise SystemExit(f"no real Sentry: {', '.join(missing)} not set and not in {E2E_EXPORTS} "
+            raise SystemExit(f"no real Sentry: {', '.join(missing)} not set and not in {exports_file} "
                              "(start one with scripts/real-sentry/start.sh)")
         self.server = exports["SENTRY_E2E_URL"].rstrip("/")
         self.token, self.org, self.team = exports["SENTRY_E2E_TOKEN"], exports["SENTRY_E2E_ORG"], exports["SENTRY_E2E_TEAM"]
@@ -155,18 +158,4 @@ class RealSentryTier:
         deploys = int(data.get("deployCount") or 0) if data else 0
         check_release(release, data, commits, deploys)
         return str(commits)
-
-
-def _read_exports(path: Path) -> dict[str, str]:
-    """`export NAME=value` lines, as scripts/real-sentry/start.sh writes them."""
-    import shlex
-
-    values: dict[str, str] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            words = shlex.split(line, comments=True)
-            if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-                name, value = words[1].split("=", 1)
-                values[name] = value
-    return values
 
