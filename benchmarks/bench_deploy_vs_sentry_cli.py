@@ -208,12 +208,12 @@ def print_report(results: Results, variants: dict[str, tuple[str, dict[str, str]
     ]
     for key, (label, _) in variants.items():
         counts = sorted({(r, c) for r, c, _ in seen[key]})
-        requests = "/".join(str(r) for r, _ in counts)
-        connections = "/".join(str(c) for _, c in counts)
+        request_counts = "/".join(str(r) for r, _ in counts)
+        connection_counts = "/".join(str(c) for _, c in counts)
         commits = "/".join(sorted(results.commits[key]))
         link = statistics.median(results.link[key])
         lines.append(f"| {key}: {label} | {medians[key]:.3f} | {min(times[key]):.3f} | {max(times[key]):.3f} "
-                     f"| {link:.3f} | {requests} | {connections} | {commits} |")
+                     f"| {link:.3f} | {request_counts} | {connection_counts} | {commits} |")
     lines += ["", f"- ratio of the medians A / B (keep-alive on): **{medians['A'] / medians['B']:.2f}** (goal ≤ 0.5); "
               f"median of the per-round ratios: {paired_ratio(times['A'], times['B']):.2f}"]
     if "B0" in variants:

@@ -106,7 +106,7 @@ class RealSentryTier:
 
     def __init__(self, rtt: float) -> None:
         exports_file = server_root() / "e2e.env"
-        exports = {**read_exports(exports_file), **{k: v for k, v in os.environ.items() if k.startswith("SENTRY_E2E_")}}
+        exports = {**read_exports(exports_file), **{k: v for k, v in os.environ.items() if k.startswith("SENTRY_E2E_") and v}}
         missing = [name for name in ("SENTRY_E2E_URL", "SENTRY_E2E_TOKEN", "SENTRY_E2E_ORG", "SENTRY_E2E_TEAM")
                    if not exports.get(name)]
         if missing:
