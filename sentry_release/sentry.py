@@ -232,7 +232,7 @@ class SentryClient:
 
     def _out_of_time(self, failure: Optional[ApiError], context: Context, delay: float = 0.0) -> ApiError:
         """The error that ends a run whose time budget for Sentry is spent: one line, with the fix."""
-        budget = f"the run's {self.budget.allowed:.0f} s time budget for Sentry"
+        budget = f"the run's {_seconds(self.budget.allowed)} time budget for Sentry"
         if failure is None:
             return ConnectionFailed(f"no time left to {context.action} on {self.host}: {budget} is spent; "
                                     f"{NO_ANSWER_FIX}", retryable=False)
@@ -391,7 +391,9 @@ def _field_errors(data: Any) -> str:
 
 
 def _seconds(value: Optional[float]) -> str:
-    return "no time limit" if value is None else f"{value:.3g} s"
+    if value is None:
+        return "no time limit"
+    return f"{value:.0f} s" if value >= 10 else f"{value:.2g} s"
 
 
 def _short(exc: Exception) -> str:

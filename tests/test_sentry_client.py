@@ -4,10 +4,12 @@ the run's one time budget."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -190,7 +192,7 @@ def test_two_stalling_requests_share_one_budget(sentry_emulator) -> None:
     # the second attempt was given only what the first left of the 1.5 s
     waited = float(re.search(r"read timeout \(([0-9.]+) s\)", str(second.value)).group(1))
     assert waited <= 0.5
-    assert "the run's 2 s time budget for Sentry is spent" in str(second.value)
+    assert "the run's 1.5 s time budget for Sentry is spent" in str(second.value)
     assert second.value.timed_out and second.value.retryable is False
     with pytest.raises(ConnectionFailed, match="no time left to create release x"):
         client.request("POST", "organizations/acme/releases/", Context("create release x"), json={"version": "x"})
@@ -220,15 +222,13 @@ def test_extended_budget_lets_a_slow_answer_arrive(sentry_emulator) -> None:
 
 
 def test_ctrl_c_during_a_stalled_request_ends_cleanly(shop: GitRepo, sentry_emulator, sentry_env) -> None:
-    import os
-
     sentry_emulator.faults.add(hang=True, times=None)
     process = subprocess.Popen([*sentry_release_command(), "deploy", "-e", "production"], cwd=shop.path,
                                env={**os.environ, **sentry_env}, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         while not sentry_emulator.requests and process.poll() is None:
-            subprocess.run(["sleep", "0.05"])
+            time.sleep(0.05)   # until the request hangs in the emulator
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
