@@ -179,7 +179,8 @@ def measure(runs: int, variants: dict[str, tuple[str, dict[str, str]]], tier: Ti
             results.times[key].append(seconds)
             results.steps[key].append(step_times)
             generic = tuple(line.replace(release, "{v}").replace(f"/{tier.project}/", "/{p}/") for line in log)
-            results.seen[key].add((requests, connections, generic))
+            if not any(r == requests and c == connections for r, c, _ in results.seen[key]):
+                results.seen[key].add((requests, connections, generic))  # requests side by side vary in order
             results.commits[key].add(commit_count)
             results.link[key].append(tier.link_seconds())
 

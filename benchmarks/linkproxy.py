@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -38,7 +39,18 @@ class Exchange:
 class Traffic:
     connections: int = 0
     exchanges: list[Exchange] = field(default_factory=list)
-    held: float = 0.0   # seconds the link model held bytes back, all connections together
+    holds: list[tuple[float, float]] = field(default_factory=list)   # (start, end) of each hold
+
+    @property
+    def held(self) -> float:
+        """Seconds during which the link model held some bytes back: overlapping holds on
+        connections used side by side count once."""
+        total, reach = 0.0, float("-inf")
+        for start, end in sorted(self.holds):
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        return total
 
     @property
     def requests(self) -> int:
@@ -183,9 +195,10 @@ class LinkProxy:
         while data := await reader.read(65536):
             if server_spoke.is_set():
                 hold = self.rtt * (1 + CONNECT_RTTS if first else 1)
-                with self._lock:
-                    self._traffic.held += hold
+                began = time.monotonic()
                 await asyncio.sleep(hold)
+                with self._lock:
+                    self._traffic.holds.append((began, began + hold))
                 server_spoke.clear()
                 first = False
             for head in framing.feed(data):

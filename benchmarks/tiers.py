@@ -148,7 +148,7 @@ class RealSentryTier:
         return seen.requests, seen.connections, seen.log()
 
     def link_seconds(self) -> float:
-        """What the link model held back in the last run."""
+        """How long the link model held bytes back in the last run (overlaps counted once)."""
         return self._held
 
     def verify(self, release: str) -> str:
