@@ -1,10 +1,16 @@
 """Benchmark: `sentry-release deploy` against the sentry-cli 3.8.2 four-command chain.
 
-Both tools talk to the same standalone Sentry emulator (tests/emulator) on 127.0.0.1 with 50 ms
-of latency on every request and 100 ms more on the first request of each new connection (the
-TCP + TLS handshake a real server costs). The org has a GitHub-integration repository
-`acme/shop` matching the temp repo's remote `git@github.com:acme/shop.git`, so both tools send
-refs (`--auto`), not local history.
+Two servers (`--server`), the same link model: 50 ms on every request and 100 ms more on the
+first request of each new connection (the TCP + TLS handshakes a real server costs).
+
+- `emulator` (default): both tools talk to a standalone Sentry emulator (tests/emulator) on
+  127.0.0.1 that adds the latency itself. The org has a GitHub-integration repository `acme/shop`
+  matching the temp repo's remote `git@github.com:acme/shop.git`, so both tools send refs.
+- `real`: both tools talk to the real Sentry 23.7.1 of the end-to-end tier (SENTRY_E2E_* exports,
+  else /var/tmp/sentry-release-e2e/e2e.env) through linkproxy.py, a TCP proxy on 127.0.0.1 that
+  adds the same delays (`--rtt`: 1 RTT per request, 2 more per new connection) and counts
+  requests and connections. A fresh project per call; no repository integration, so both tools
+  send local history: one new commit is made before every run, so every release gets commits.
 
     A   sentry-release deploy -e production --release X
     B   sentry-cli releases new X -p shop
@@ -14,10 +20,13 @@ refs (`--auto`), not local history.
         with SENTRY_PROPERTIES naming a file with `http.keepalive=true` (as over https)
     B0  the same chain with sentry-cli's default for http:// URLs: keep-alive off
 
-Runs go round-robin A B B0 A B B0 … with a fresh release name each time; the emulator is reset
-before each run so its request log is that run's traffic alone.
+Runs go round-robin A B B0 A B B0 … with a fresh release name each time; the request log is
+taken per run (the emulator is reset before each run). After every run the release is read back
+from the server (not through the link): it must be finalized, hold commits and one deploy, else
+the benchmark stops.
 
-    /work/venv/bin/python benchmarks/bench_deploy_vs_sentry_cli.py [--runs 9]
+    .venv/bin/python benchmarks/bench_deploy_vs_sentry_cli.py [--runs 9]
+    .venv/bin/python benchmarks/bench_deploy_vs_sentry_cli.py --server real [--runs 9]
 
 Writes the Markdown tables to stdout and to benchmarks/results/deploy-vs-sentry-cli-<time>.md.
 Not part of the test suite.
@@ -26,6 +35,7 @@ Not part of the test suite.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import statistics
@@ -33,22 +43,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (  # noqa: E402
-    EMULATOR_TOKEN,
     KEEPALIVE_PROPERTIES,
-    Emulator,
     bench_env,
     find_sentry_cli,
     run,
     sentry_release_command,
-    traffic,
     write_result,
 )
+from tiers import EmulatorTier, RealSentryTier, Tier  # noqa: E402
 
 REMOTE = "git@github.com:acme/shop.git"
 
@@ -68,9 +77,18 @@ def make_repo(path: Path) -> None:
     run(["git", "remote", "add", "origin", REMOTE], cwd=path, env=env)
 
 
-def chain(cli: str, release: str) -> list[list[str]]:
+def add_commit(path: Path, index: int) -> None:
+    """One more commit, so the next release has something new to associate."""
+    env = bench_env(GIT_AUTHOR_NAME="Dev", GIT_AUTHOR_EMAIL="dev@example.com",
+                    GIT_COMMITTER_NAME="Dev", GIT_COMMITTER_EMAIL="dev@example.com")
+    (path / "run.txt").write_text(f"run {index}\n")
+    run(["git", "add", "run.txt"], cwd=path, env=env)
+    run(["git", "commit", "-q", "-m", f"run {index}"], cwd=path, env=env)
+
+
+def chain(cli: str, release: str, project: str) -> list[list[str]]:
     return [
-        [cli, "releases", "new", release, "-p", "shop"],
+        [cli, "releases", "new", release, "-p", project],
         [cli, "releases", "set-commits", release, "--auto"],
         [cli, "releases", "finalize", release],
         [cli, "deploys", "new", "-r", release, "-e", "production"],
@@ -91,98 +109,139 @@ def timed(commands: list[list[str]], cwd: Path, env: dict[str, str]) -> tuple[fl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", choices=("emulator", "real"), default="emulator",
+                        help="the emulator (default) or the real Sentry of the end-to-end tier")
     parser.add_argument("--runs", type=int, default=9, help="runs per variant")
-    parser.add_argument("--latency", type=float, default=0.05, help="seconds per request")
-    parser.add_argument("--connect-latency", type=float, default=0.10, help="extra seconds per new connection")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per request (1 RTT)")
+    parser.add_argument("--connect-latency", type=float, default=0.10,
+                        help="extra seconds per new connection (emulator; the real tier uses 2 RTT)")
     parser.add_argument("--sentry-cli", metavar="PATH", help="sentry-cli binary (default: install 3.8.2 from PyPI)")
     parser.add_argument("--python", default=sys.executable, help="interpreter of the venv with sentry-release")
+    parser.add_argument("--no-keepalive-off", action="store_true", help="skip variant B0")
     args = parser.parse_args(argv)
 
     cli = find_sentry_cli(args.sentry_cli)
     ours = sentry_release_command(args.python)
-    cli_version = run([cli, "--version"]).stdout.strip()
-    ours_version = run([*ours, "--version"]).stdout.strip()
-
-    with tempfile.TemporaryDirectory(prefix="bench-deploy-") as scratch, Emulator(
-        "--latency", str(args.latency), "--connect-latency", str(args.connect_latency),
-        "--repo", "name=acme/shop,provider=integrations:github,url=https://github.com/acme/shop",
-        python=args.python,
-    ) as emulator:
+    versions = (run([*ours, "--version"]).stdout.strip(), run([cli, "--version"]).stdout.strip())
+    tier: Tier = (RealSentryTier(rtt=args.latency) if args.server == "real"
+                  else EmulatorTier(args.latency, args.connect_latency, args.python))
+    with tempfile.TemporaryDirectory(prefix="bench-deploy-") as scratch, tier:
         repo = Path(scratch) / "shop"
         make_repo(repo)
         properties = Path(scratch) / "sentry.properties"
         properties.write_text(KEEPALIVE_PROPERTIES)
-        base = bench_env(SENTRY_URL=emulator.url, SENTRY_AUTH_TOKEN=EMULATOR_TOKEN, SENTRY_ORG="acme")
+        base = bench_env(SENTRY_URL=tier.url, SENTRY_AUTH_TOKEN=tier.token, SENTRY_ORG=tier.org)
         variants = {
-            "A": ("sentry-release deploy", {**base, "SENTRY_PROJECT": "shop"}),
+            "A": ("sentry-release deploy", {**base, "SENTRY_PROJECT": tier.project}),
             "B": ("sentry-cli chain, keep-alive on", {**base, "SENTRY_PROPERTIES": str(properties)}),
             "B0": ("sentry-cli chain, keep-alive off (default over http)", base),
         }
-        times: dict[str, list[float]] = {key: [] for key in variants}
-        steps: dict[str, list[list[float]]] = {key: [] for key in variants}
-        seen: dict[str, set[tuple[int, int, tuple[str, ...]]]] = {key: set() for key in variants}
-        stamp = int(time.time())
-        for key, (_, env) in variants.items():  # warm-up, not counted: page cache, .pyc files
-            release = f"bench-{stamp}-{key}-warmup"
-            emulator.reset()
-            timed([[*ours, "deploy", "-e", "production", "--release", release, "-q"]] if key == "A"
-                  else chain(cli, release), repo, env)
-        for index in range(args.runs):
-            for key, (_, env) in variants.items():
-                release = f"bench-{stamp}-{key}-{index}"
-                commands = ([[*ours, "deploy", "-e", "production", "--release", release, "-q"]]
-                            if key == "A" else chain(cli, release))
-                emulator.reset()
-                seconds, step_times = timed(commands, repo, env)
-                times[key].append(seconds)
-                steps[key].append(step_times)
-                requests, connections, log = traffic(emulator.state())
-                generic = tuple(line.replace(release, "{v}") for line in log)
-                seen[key].add((requests, connections, generic))
+        if args.no_keepalive_off:
+            del variants["B0"]
+        load_before = os.getloadavg()[0]
+        results = measure(args.runs, variants, tier, repo, ours, cli)
+        results.load = (load_before, os.getloadavg()[0])
+    print_report(results, variants, tier, versions, args.runs)
+    return 0
 
+
+@dataclass
+class Results:
+    times: dict[str, list[float]]
+    steps: dict[str, list[list[float]]]
+    seen: dict[str, set[tuple[int, int, tuple[str, ...]]]]
+    commits: dict[str, set[str]]
+    link: dict[str, list[float]]
+    load: tuple[float, float] = (0.0, 0.0)   # 1-minute load average before and after the runs
+
+
+def measure(runs: int, variants: dict[str, tuple[str, dict[str, str]]], tier: Tier, repo: Path,
+            ours: list[str], cli: str) -> Results:
+    results = Results({key: [] for key in variants}, {key: [] for key in variants},
+                      {key: set() for key in variants}, {key: set() for key in variants},
+                      {key: [] for key in variants})
+    stamp = int(time.time())
+    serial = itertools.count()
+
+    def commands(key: str, release: str) -> list[list[str]]:
+        if key == "A":
+            return [[*ours, "deploy", "-e", "production", "--release", release, "-q"]]
+        return chain(cli, release, tier.project)
+
+    def one_run(key: str, env: dict[str, str], release: str, counted: bool) -> None:
+        if tier.needs_new_commits:
+            add_commit(repo, next(serial))
+        tier.before_run()
+        seconds, step_times = timed(commands(key, release), repo, env)
+        requests, connections, log = tier.traffic()
+        commit_count = tier.verify(release)
+        if counted:
+            results.times[key].append(seconds)
+            results.steps[key].append(step_times)
+            generic = tuple(line.replace(release, "{v}").replace(f"/{tier.project}/", "/{p}/") for line in log)
+            if not any(r == requests and c == connections for r, c, _ in results.seen[key]):
+                results.seen[key].add((requests, connections, generic))  # requests side by side vary in order
+            results.commits[key].add(commit_count)
+            results.link[key].append(tier.link_seconds())
+
+    for key, (_, env) in variants.items():  # warm-up, not counted: page cache, .pyc files
+        one_run(key, env, f"bench-{stamp}-{key}-warmup", counted=False)
+    for index in range(runs):
+        for key, (_, env) in variants.items():
+            one_run(key, env, f"bench-{stamp}-{key}-{index}", counted=True)
+    return results
+
+
+def print_report(results: Results, variants: dict[str, tuple[str, dict[str, str]]], tier: Tier,
+                 versions: tuple[str, str], runs: int) -> None:
+    times, steps, seen = results.times, results.steps, results.seen
     medians = {key: statistics.median(values) for key, values in times.items()}
     now = datetime.now(timezone.utc)
     lines = [
-        f"## deploy vs sentry-cli chain ({now:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()})",
+        f"## deploy vs sentry-cli chain on {tier.name} ({now:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, load average {results.load[0]:.1f} before, {results.load[1]:.1f} after)",
         "",
-        f"{ours_version} vs {cli_version}; emulator latency {args.latency * 1000:.0f} ms/request "
-        f"+ {args.connect_latency * 1000:.0f} ms/new connection; {args.runs} runs per variant, round-robin A B B0; "
-        + "emulator sockets with TCP_NODELAY.",
+        f"{versions[0]} vs {versions[1]}; {tier.link}; {runs} runs per variant, round-robin "
+        f"{' '.join(variants)}; every run read back: finalized, with commits, one deploy.",
         "",
-        "| variant | median s | min s | max s | requests | new connections |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| variant | median s | min s | max s | of which link s | requests | new connections | commits |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, (label, _) in variants.items():
         counts = sorted({(r, c) for r, c, _ in seen[key]})
-        requests = "/".join(str(r) for r, _ in counts)
-        connections = "/".join(str(c) for _, c in counts)
+        request_counts = "/".join(str(r) for r, _ in counts)
+        connection_counts = "/".join(str(c) for _, c in counts)
+        commits = "/".join(sorted(results.commits[key]))
+        link = statistics.median(results.link[key])
         lines.append(f"| {key}: {label} | {medians[key]:.3f} | {min(times[key]):.3f} | {max(times[key]):.3f} "
-                     f"| {requests} | {connections} |")
-    lines += [
-        "",
-        f"- ratio A / B (keep-alive on): **{medians['A'] / medians['B']:.2f}** (goal ≤ 0.5)",
-        f"- ratio A / B0 (keep-alive off): **{medians['A'] / medians['B0']:.2f}**",
-        "",
-        "Median seconds per sentry-cli step (B / B0):",
-        "",
-        "| step | B | B0 |",
-        "|---|---:|---:|",
-    ]
+                     f"| {link:.3f} | {request_counts} | {connection_counts} | {commits} |")
+    lines += ["", f"- ratio of the medians A / B (keep-alive on): **{medians['A'] / medians['B']:.2f}** (goal ≤ 0.5); "
+              f"median of the per-round ratios: {paired_ratio(times['A'], times['B']):.2f}"]
+    if "B0" in variants:
+        lines.append(f"- ratio of the medians A / B0 (keep-alive off): **{medians['A'] / medians['B0']:.2f}**; "
+                     f"median of the per-round ratios: {paired_ratio(times['A'], times['B0']):.2f}")
+    link_ratio = statistics.median(results.link["A"]) / statistics.median(results.link["B"])
+    lines.append(f"- the link model alone (what a faster machine cannot shrink): A / B = {link_ratio:.2f}")
+    chains = [key for key in variants if key != "A"]
+    lines += ["", f"Median seconds per sentry-cli step ({' / '.join(chains)}):", "",
+              "| step | " + " | ".join(chains) + " |", "|---|" + "---:|" * len(chains)]
     names = ["releases new", "releases set-commits --auto", "releases finalize", "deploys new"]
     for position, name in enumerate(names):
-        b = statistics.median(run_steps[position] for run_steps in steps["B"])
-        b0 = statistics.median(run_steps[position] for run_steps in steps["B0"])
-        lines.append(f"| `{name}` | {b:.3f} | {b0:.3f} |")
-    lines += ["", "Requests seen by the emulator (one run of each; `{v}` = the release):", ""]
+        cells = [f"{statistics.median(run_steps[position] for run_steps in steps[key]):.3f}" for key in chains]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    lines += ["", "Requests seen (one run of each kind; `{v}` = the release, `{p}` = the project):", ""]
     for key in variants:
         for requests, connections, log in sorted(seen[key]):
             lines.append(f"- {key} ({requests} requests, {connections} connections): " + "; ".join(log))
     lines.append("")
     report = "\n".join(lines)
     print(report)
-    print(f"written to {write_result('deploy-vs-sentry-cli', report)}", file=sys.stderr)
-    return 0
+    print(f"written to {write_result(f'deploy-vs-sentry-cli-{tier.slug}', report)}", file=sys.stderr)
+
+
+def paired_ratio(a: list[float], b: list[float]) -> float:
+    """A/B taken round by round (runs i of A and B ran next to each other): robust to drift."""
+    return statistics.median(x / y for x, y in zip(a, b))
 
 
 if __name__ == "__main__":

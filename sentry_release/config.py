@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from sentry_release import config_files
 from sentry_release.booleans import parse_bool
+from sentry_release.budget import DEFAULT_BUDGET_SECONDS
 from sentry_release.ci import CIFacts, detect_ci
 from sentry_release.errors import ConfigError, UsageError
 from sentry_release.naming import DEFAULT_TEMPLATE, validate_environment
@@ -151,8 +152,10 @@ KEYS: tuple[Key, ...] = (
     Key("production_environments", (), "production-environments", ("production",), _split_list),
     Key("env_reader", (), "env-reader", "auto",
         _choice("auto", "django-environ", "python-decouple", "python-dotenv")),
-    Key("max_retries", ("SENTRY_HTTP_MAX_RETRIES",), "http-max-retries", 5, _positive_int),
-    Key("timeout", ("SENTRY_HTTP_TIMEOUT",), "http-timeout", 30.0, _positive_float),
+    Key("max_retries", ("SENTRY_HTTP_MAX_RETRIES",), "http-max-retries", 5, _positive_int, flag="--http-max-retries"),
+    Key("timeout", ("SENTRY_HTTP_TIMEOUT",), "http-timeout", 30.0, _positive_float, flag="--http-timeout"),
+    Key("http_budget", ("SENTRY_HTTP_BUDGET",), "http-budget", DEFAULT_BUDGET_SECONDS, _positive_float,
+        flag="--http-budget"),
     # watch defaults, reasons in docs/ci.md "Watch": 2 reads per 30 s stay far under rate limits;
     # a healthy deploy still regroups a few errors into new issues; healthy apps are > 99 % crash-free
     Key("watch_interval", (), "watch-interval", 30.0, _watch_interval, flag="--interval"),
@@ -195,6 +198,7 @@ class Settings:
     dotenv: Optional[str]              # the GitLab dotenv report; None outside GitLab unless asked for
     max_retries: int
     timeout: float
+    http_budget: float                 # seconds for all of the run's requests to Sentry together
     ca_bundle: Optional[str]
     pipeline: Optional[str]            # SENTRY_PIPELINE: names the CI integration in the User-Agent
     watch_interval: float

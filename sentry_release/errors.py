@@ -1,6 +1,26 @@
-"""One exception hierarchy. Only the CLI turns these into output and exit codes."""
+"""One exception hierarchy. Only the entry point (`cli.main`) turns these into output and exits.
+
+    SentryReleaseError           operational failure (API, git, IO)           exit_code 1
+    ├── UsageError               something the user gave is invalid            exit_code 2
+    │   ├── ConfigError          a configuration value is missing or malformed
+    │   └── InvalidName          a release or environment name breaks Sentry's rules
+    ├── GitError                 git could not answer
+    ├── NameCollision            the release name already belongs to another commit
+    ├── WriteBackError           writing the release name into a file failed
+    └── ApiError                 Sentry answered with an error or was not reached
+        │                        fields: status, retryable, timed_out
+        ├── AuthError            401
+        ├── ScopeError           403
+        ├── NotFoundError        404
+        ├── ValidationError      400
+        └── ConnectionFailed     no answer: refused, TLS, timeout, time budget spent
+
+`exit_code` is what the class means; code below the entry point raises and never exits.
+"""
 
 from __future__ import annotations
+
+from typing import Optional
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -39,14 +59,19 @@ class WriteBackError(SentryReleaseError):
 
 
 class ApiError(SentryReleaseError):
-    """Sentry answered with an error, or could not be reached."""
+    """Sentry answered with an error, or could not be reached.
 
-    def __init__(self, message: str, status: int | None = None, retryable: bool | None = None,
+    `status`: the HTTP status, None without an answer. `retryable`: whether the same request may
+    succeed later (None: unknown). `timed_out`: no answer came within the read timeout, so the
+    server may still be working on the request.
+    """
+
+    def __init__(self, message: str, status: Optional[int] = None, *, retryable: Optional[bool] = None,
                  timed_out: bool = False) -> None:
         super().__init__(message)
         self.status = status
-        self.retryable = retryable  # None: unknown; the client sets it for what it saw
-        self.timed_out = timed_out  # no answer within the read timeout: the server may still be working
+        self.retryable = retryable
+        self.timed_out = timed_out
 
 
 class AuthError(ApiError):
@@ -66,4 +91,5 @@ class ValidationError(ApiError):
 
 
 class ConnectionFailed(ApiError):
-    """The server could not be reached, the TLS handshake failed, or it timed out."""
+    """The server could not be reached, the TLS handshake failed, it timed out, or the run's
+    time budget for Sentry was spent."""

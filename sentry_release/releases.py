@@ -132,7 +132,7 @@ def upload_commits(client: SentryClient, target: ReleaseTarget, commits: list[JS
     """
     allowance = client.read_timeout + SECONDS_PER_COMMIT * len(commits)
     if len(commits) > 500:
-        log(f"sending {len(commits)} commits; Sentry stores them one by one, allowing up to {allowance:.0f} s")
+        client.extend_budget(allowance, f"sending {len(commits):,} commits, which Sentry stores one by one")
     context = target.context("set the commits of")
     try:
         reply = client.request("PUT", target.path, context, json={"commits": commits}, read_timeout=allowance)
@@ -140,7 +140,8 @@ def upload_commits(client: SentryClient, target: ReleaseTarget, commits: list[JS
     except ConnectionFailed as exc:
         if not exc.timed_out:
             raise
-    log(f"no answer within {allowance:.0f} s; watching the release until Sentry has stored the commits")
+    client.extend_budget(allowance, f"no answer within {allowance:.0f} s; watching the release until Sentry "
+                                    "has stored the commits")
     return _wait_for_commits(client, target, {commit["id"] for commit in commits}, allowance)
 
 

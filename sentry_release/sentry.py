@@ -1,7 +1,9 @@
 """Sentry API client on httpx: auth, timeouts, bounded retries, pagination, actionable errors.
 
-One `SentryClient` per run keeps one connection pool (keep-alive). The token is sent only in the
-Authorization header and never appears in a message, log line or exception.
+One `SentryClient` per run keeps one connection pool (keep-alive) and one time budget: all of the
+run's requests, their attempts and the waits between them share it, and each attempt's timeouts
+are capped by what is left, so a Sentry that never answers ends the run within the budget. The
+token is sent only in the Authorization header and never appears in a message, log line or exception.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 from urllib.parse import quote, urlsplit
 
 from sentry_release import __version__
+from sentry_release.budget import DEFAULT_BUDGET_SECONDS, TimeBudget
 from sentry_release.errors import (
     ApiError, AuthError, ConfigError, ConnectionFailed, NotFoundError, ScopeError, ValidationError,
 )
@@ -25,6 +28,8 @@ Log = Callable[[str], None]
 USER_AGENT = f"sentry-release/{__version__}"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_PAGES = 1000
+MORE_TIME = "allow more time with --http-budget (SENTRY_HTTP_BUDGET)"
+NO_ANSWER_FIX = f"check that SENTRY_URL reaches a running Sentry, or {MORE_TIME}"
 
 
 def preload() -> None:
@@ -49,7 +54,7 @@ class Reply:
     status: int
     data: Any
     headers: Mapping[str, str] = field(default_factory=dict)
-    links: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    links: Mapping[Optional[str], Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class SentryClient:
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
         max_retries: int = 5,
-        max_retry_seconds: float = 120.0,
+        budget: float = DEFAULT_BUDGET_SECONDS,
         ca_bundle: Optional[str] = None,
         log: Log = lambda line: None,
         debug: Log = lambda line: None,
@@ -91,7 +96,7 @@ class SentryClient:
         self._token = token
         self._timeout = (connect_timeout, timeout)
         self.max_retries = max_retries
-        self.max_retry_seconds = max_retry_seconds
+        self.budget = TimeBudget(budget)
         self._ca_bundle = ca_bundle
         self.log = log
         self._debug = debug
@@ -103,7 +108,6 @@ class SentryClient:
         self._offline = False
         self.plan: list[PlannedRequest] = []
         self.requests_sent = 0
-        self.sleep: Callable[[float], None] = time.sleep
 
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> "SentryClient":
@@ -120,6 +124,16 @@ class SentryClient:
     @property
     def read_timeout(self) -> float:
         return self._timeout[1]
+
+    def extend_budget(self, seconds: float, why: str) -> None:
+        """Give the run more time for requests that need it (a large upload), and say so first."""
+        self.budget.extend(seconds)
+        self.log(f"{why}: allowing {seconds:.0f} s more")
+
+    def sleep(self, seconds: float) -> None:
+        """Wait before trying again, never past the time budget, of which the wait is part (Ctrl-C ends it)."""
+        with self.budget.counting():
+            time.sleep(max(0.0, min(seconds, self.budget.left)))
 
     @property
     def can_read(self) -> bool:
@@ -167,6 +181,9 @@ class SentryClient:
     ) -> Reply:
         """Send one request with bounded retries; return the reply or raise an ApiError.
 
+        Attempts and the waits between them draw on the client's time budget; when it is spent
+        the error says so and how to allow more.
+
         A `read_timeout` longer than the usual one suits requests Sentry takes long to process;
         such a request is not re-sent after a read timeout (the server may still be working on it),
         the caller gets a ConnectionFailed with `timed_out` set and decides.
@@ -176,12 +193,18 @@ class SentryClient:
             return Reply(status=0, data=None)
         if not self._token:
             raise ConfigError("no auth token: set SENTRY_AUTH_TOKEN or pass --auth-token")
-        deadline = time.monotonic() + self.max_retry_seconds
         attempt = 0
+        failure: Optional[ApiError] = None
         while True:
-            failure, delay = self._attempt(method, path, context, json, params, attempt, read_timeout)
-            if isinstance(failure, Reply):
-                return failure
+            left = self.budget.left
+            if left <= 0:
+                raise self._out_of_time(failure, context)
+            with self.budget.counting():
+                outcome, delay = self._attempt(method, path, context, json, params, attempt,
+                                               self._timeouts(read_timeout, left))
+            if isinstance(outcome, Reply):
+                return outcome
+            failure = outcome
             if read_timeout is not None and failure.timed_out:
                 raise failure
             if self.dry_run and isinstance(failure, ConnectionFailed):
@@ -190,28 +213,47 @@ class SentryClient:
                 self._offline = True
                 return Reply(status=0, data=None)
             attempt += 1
-            remaining = deadline - time.monotonic()
-            if not retry or failure.retryable is False or attempt > self.max_retries or delay > remaining:
-                if delay > remaining and failure.status == 429:
-                    failure = ApiError(f"{failure} (Sentry asked to wait {delay:.0f} s, beyond the retry budget)", 429)
+            again = retry and failure.retryable is not False and attempt <= self.max_retries
+            if failure.retryable is not False and (self.budget.left <= 0 or again and delay >= self.budget.left):
+                raise self._out_of_time(failure, context, delay if again else 0.0)
+            if not again:
                 raise failure
             self.log(f"{method} {path}: {failure}; retry {attempt}/{self.max_retries} in {delay:.1f} s")
             self.sleep(delay)
 
+    def _timeouts(self, read_timeout: Optional[float], left: float) -> "httpx.Timeout":
+        """This attempt's timeouts: the usual ones (or the caller's longer read timeout), capped
+        by what is left of the run's budget."""
+        import httpx
+
+        connect, read = self._timeout
+        read = min(read if read_timeout is None else read_timeout, left)
+        return httpx.Timeout(read, connect=min(connect, left))
+
+    def _out_of_time(self, failure: Optional[ApiError], context: Context, delay: float = 0.0) -> ApiError:
+        """The error that ends a run whose time budget for Sentry is spent: one line, with the fix."""
+        budget = f"the run's {_seconds(self.budget.allowed)} time budget for Sentry"
+        if failure is None:
+            return ConnectionFailed(f"no time left to {context.action} on {self.host}: {budget} is spent; "
+                                    f"{NO_ANSWER_FIX}", retryable=False)
+        if delay and failure.status is not None and self.budget.left > 0:  # e.g. a long Retry-After
+            what = f"{failure}; the next try, in {delay:.0f} s, would come after the end of {budget}"
+        else:
+            what = f"{failure}; {budget} is spent"
+        fix = NO_ANSWER_FIX if failure.status is None else MORE_TIME
+        return type(failure)(f"{what}; {fix}", failure.status, retryable=False, timed_out=failure.timed_out)
+
     def _attempt(self, method: str, path: str, context: Context, json: Any,
                  params: Optional[Mapping[str, Any]], attempt: int,
-                 read_timeout: Optional[float] = None) -> tuple[Any, float]:
+                 timeout: "httpx.Timeout") -> tuple[Reply | ApiError, float]:
         import httpx
 
         began = time.monotonic()
-        timeout: Any = httpx.USE_CLIENT_DEFAULT
-        if read_timeout is not None:
-            timeout = httpx.Timeout(read_timeout, connect=self._timeout[0])
         try:
             self.requests_sent += 1
             response = self._client().request(method, path, json=json, params=params, timeout=timeout)
         except httpx.TransportError as exc:
-            error = self._transport_error(exc)
+            error = self._transport_error(exc, timeout)
             self._debug(f"{method} /api/0/{path} -> {error} ({time.monotonic() - began:.2f} s)")
             return error, backoff(attempt)
         self._debug(f"{method} /api/0/{path} -> {response.status_code} ({time.monotonic() - began:.2f} s)")
@@ -219,8 +261,7 @@ class SentryClient:
         if response.status_code < 400:
             not_sentry = self._not_sentry(response, reply)
             return (not_sentry, 0.0) if not_sentry else (reply, 0.0)
-        error = self._status_error(reply, context)
-        return error, retry_delay(reply, attempt)
+        return self._status_error(reply, context), retry_delay(reply, attempt)
 
     def _not_sentry(self, response: "httpx.Response", reply: Reply) -> Optional[ApiError]:
         """A redirect or a web page where JSON belongs: SENTRY_URL is not the Sentry API."""
@@ -234,46 +275,40 @@ class SentryClient:
         return ApiError(f"{self.host} {what}: it does not answer like the Sentry API; check SENTRY_URL",
                         response.status_code, retryable=False)
 
-    def _transport_error(self, exc: Exception) -> ApiError:
+    def _transport_error(self, exc: Exception, timeout: "httpx.Timeout") -> ConnectionFailed:
         import httpx
 
         if isinstance(exc, httpx.ReadTimeout):
-            return ConnectionFailed(f"{self.host} did not answer within the read timeout", retryable=True,
-                                    timed_out=True)
+            return ConnectionFailed(f"{self.host} did not answer within the read timeout ({_seconds(timeout.read)})",
+                                    retryable=True, timed_out=True)
         if isinstance(exc, httpx.TimeoutException):
-            kind = "timed out"
+            limit = timeout.connect if isinstance(exc, httpx.ConnectTimeout) else timeout.read
+            kind = f"timed out ({_seconds(limit)})"
         elif "CERTIFICATE" in str(exc).upper() or "SSL" in str(exc).upper():
-            error = ConnectionFailed(
+            return ConnectionFailed(
                 f"TLS verification of {self.host} failed ({_short(exc)}); "
-                "set SENTRY_CA_BUNDLE to your CA certificate file"
+                "set SENTRY_CA_BUNDLE to your CA certificate file", retryable=False,
             )
-            error.retryable = False
-            return error
         else:
             kind = f"failed ({_short(exc) or type(exc).__name__})"
-        error = ConnectionFailed(f"connection to {self.host} {kind}")
-        error.retryable = True
-        return error
+        return ConnectionFailed(f"connection to {self.host} {kind}", retryable=True)
 
     def _status_error(self, reply: Reply, context: Context) -> ApiError:
         status, detail = reply.status, _detail(reply.data)
-        error: ApiError
+        retryable = status in RETRY_STATUSES or (status == 409 and "being processed" in detail)
         if status == 401:
-            error = AuthError(f"Sentry rejected the auth token ({detail or 'unauthorized'}): check SENTRY_AUTH_TOKEN")
-        elif status == 403:
-            error = ScopeError(
-                f"the auth token may not {context.action}: it lacks the {context.scope} scope; "
-                "create a token with that scope"
-            )
-        elif status == 404:
-            error = NotFoundError(f"cannot {context.action}: {context.not_found}")
-        elif status == 400:
-            error = ValidationError(f"Sentry refused to {context.action}: {_field_errors(reply.data)}")
-        else:
-            error = ApiError(f"Sentry failed to {context.action} (HTTP {status}{': ' + detail if detail else ''})")
-        error.status = status
-        error.retryable = status in RETRY_STATUSES or (status == 409 and "being processed" in detail)
-        return error
+            return AuthError(f"Sentry rejected the auth token ({detail or 'unauthorized'}): check SENTRY_AUTH_TOKEN",
+                             status, retryable=retryable)
+        if status == 403:
+            return ScopeError(f"the auth token may not {context.action}: it lacks the {context.scope} scope; "
+                              "create a token with that scope", status, retryable=retryable)
+        if status == 404:
+            return NotFoundError(f"cannot {context.action}: {context.not_found}", status, retryable=retryable)
+        if status == 400:
+            return ValidationError(f"Sentry refused to {context.action}: {_field_errors(reply.data)}", status,
+                                   retryable=retryable)
+        return ApiError(f"Sentry failed to {context.action} (HTTP {status}{': ' + detail if detail else ''})",
+                        status, retryable=retryable)
 
     def get(self, path: str, context: Context, params: Optional[Mapping[str, Any]] = None) -> Reply:
         return self.request("GET", path, context, params=params)
@@ -292,7 +327,7 @@ class SentryClient:
 
 def backoff(attempt: int) -> float:
     """Exponential backoff with jitter: parallel CI jobs do not retry in lock-step."""
-    return random.uniform(0.5, 1.0) * min(8.0, 0.5 * (2 ** attempt))
+    return random.uniform(0.5, 1.0) * min(8.0, 0.5 * 2.0 ** attempt)
 
 
 def retry_delay(reply: Reply, attempt: int) -> float:
@@ -353,6 +388,12 @@ def _field_errors(data: Any) -> str:
 
     walk(data, "")
     return "; ".join(parts) or jsonlib.dumps(data)[:200]
+
+
+def _seconds(value: Optional[float]) -> str:
+    if value is None:
+        return "no time limit"
+    return f"{value:.0f} s" if value >= 10 else f"{value:.2g} s"
 
 
 def _short(exc: Exception) -> str:

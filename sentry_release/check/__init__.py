@@ -84,7 +84,7 @@ def run_check(settings: Settings, options: CheckOptions, out: Output, cwd: Optio
     option = f" --env-file {path}" if path else " --env-file .env"
     fixes: list[str] = []
     with SentryClient(settings.url, settings.auth_token, timeout=settings.timeout,
-                      max_retries=min(int(settings.max_retries), 2), max_retry_seconds=20.0,
+                      max_retries=min(int(settings.max_retries), 2), budget=settings.http_budget,
                       ca_bundle=settings.ca_bundle, log=out.debug) as client:
         run = Check(settings, env, options.environment or app_environment(env), client, facts, option, out.log)
         items, event_id = run_checks(run, options.send_test_event and not options.fix)

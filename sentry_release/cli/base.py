@@ -64,6 +64,13 @@ common_options = _options(
     click.option("--json", "as_json", is_flag=True, help="Print a JSON result on stdout."),
     click.option("--quiet", "-q", is_flag=True, help="Print only the result."),
     click.option("--verbose", "-v", is_flag=True, help="Also print each HTTP request and its status."),
+    click.option("--http-timeout", "timeout", metavar="SECONDS",
+                 help="Read timeout of one request [env SENTRY_HTTP_TIMEOUT; default 30]."),
+    click.option("--http-max-retries", "max_retries", metavar="N",
+                 help="Retries of a failed request [env SENTRY_HTTP_MAX_RETRIES; default 5]."),
+    click.option("--http-budget", "http_budget", metavar="SECONDS",
+                 help="Time for all of the run's requests to Sentry together; a stalled server ends the run "
+                      "then [env SENTRY_HTTP_BUDGET; default 80]."),
 )
 
 naming_options = _options(
@@ -137,8 +144,8 @@ def make_client(settings: Settings, out: Output, dry_run: bool = False) -> Sentr
     if not dry_run and not settings.auth_token:
         raise ConfigError("no auth token: set SENTRY_AUTH_TOKEN or pass --auth-token (or --dry-run to see the plan)")
     return SentryClient(settings.url, settings.auth_token, timeout=settings.timeout, max_retries=settings.max_retries,
-                        ca_bundle=settings.ca_bundle, log=out.log, debug=out.debug, dry_run=dry_run,
-                        pipeline=settings.pipeline)
+                        budget=settings.http_budget, ca_bundle=settings.ca_bundle, log=out.log, debug=out.debug,
+                        dry_run=dry_run, pipeline=settings.pipeline)
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)

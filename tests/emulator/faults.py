@@ -1,6 +1,7 @@
 """Scriptable faults: wrong answers, slow answers and no answers, consumed in order."""
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -25,6 +26,9 @@ class Fault:
     ``skip`` lets that many matching requests through first (the Nth-request case);
     ``times`` is how often it is then served (``None``: forever). ``process`` runs the
     real handler first, so state changes although the client sees the fault (a lost answer).
+    ``hang`` accepts the request and never answers, as a hung load balancer does: the request
+    never reaches the handler, and the connection is only closed (FIN) when the faults are
+    cleared (the emulator's reset).
     """
 
     method: str | None = None
@@ -38,6 +42,7 @@ class Fault:
     stall: float = 0.0
     drop: bool = False
     reset: bool = False
+    hang: bool = False
     process: bool = False
     retry_after: float | None = None
     rate_limit_reset: float | None = None
@@ -71,6 +76,8 @@ class Fault:
 
     def describe(self) -> str:
         parts = []
+        if self.hang:
+            return "fault(hang)"
         for name in ("status", "drop", "reset", "delay", "stall", "retry_after", "rate_limit_reset"):
             value = getattr(self, name)
             if value not in (None, False, 0, 0.0):
@@ -105,7 +112,10 @@ class FaultPlan:
         rate_limit_reset: float | None = None,
         skip: int = 0,
         process: bool = False,
+        hang: bool = False,
     ) -> Fault:
+        if hang:  # wait "forever" before handling, then hang up without an answer
+            delay, drop, process = math.inf, True, False
         if status is None and (retry_after is not None or rate_limit_reset is not None):
             status = 429
         fault = Fault(
@@ -120,6 +130,7 @@ class FaultPlan:
             stall=stall,
             drop=drop,
             reset=reset,
+            hang=hang,
             process=process,
             retry_after=retry_after,
             rate_limit_reset=rate_limit_reset,
@@ -147,6 +158,7 @@ class FaultPlan:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+        release_hangs()
 
     @property
     def pending(self) -> list[Fault]:
@@ -157,6 +169,19 @@ class FaultPlan:
         return len(self.pending)
 
 
+_hangs_released = threading.Event()
+
+
+def release_hangs() -> None:
+    """End every hang in this process (their connections are then closed unanswered)."""
+    global _hangs_released
+    released, _hangs_released = _hangs_released, threading.Event()
+    released.set()
+
+
 def sleep(seconds: float) -> None:
-    if seconds > 0:
+    """The server's pause; an infinite one is a hang, which lasts until `release_hangs()`."""
+    if math.isinf(seconds):
+        _hangs_released.wait()
+    elif seconds > 0:
         time.sleep(seconds)
