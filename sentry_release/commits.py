@@ -3,7 +3,7 @@
 Two concerns live here (remote URLs and their matching are in ``remotes``):
 
 * ``--commit REPO@[PREV..]SHA`` specs (``parse_commit_spec``);
-* local history for ``commits[]`` (``collect_local_commits``): one streamed ``git log`` over
+* local history for ``commits[]`` (``collect_local_commits``): one streamed ``git log`` (``gitlog``) over
   ``previous..HEAD``, each commit's patch set diffed against its *own* first parent, shallow
   clones deepened on demand, and no made-up "whole tree added" patch sets.
 
@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from sentry_release.errors import GitError, UsageError
 from sentry_release.git import Repository
+from sentry_release.gitlog import RawCommit, log_arguments, parse_log
 
 # ---------------------------------------------------------------------------------------------
 # Field limits of Sentry's CommitSerializer (sentry-api/RULES.md §3.3-3.4)
@@ -55,99 +56,6 @@ def parse_commit_spec(spec: str) -> dict[str, str | None]:
         if sha is not None and len(sha) > MAX_SHA_LENGTH:
             raise UsageError(f"--commit {spec!r}: {sha!r} is longer than {MAX_SHA_LENGTH} characters")
     return {"repository": repository, "commit": commit, "previousCommit": previous}
-
-
-# ---------------------------------------------------------------------------------------------
-# The streamed log
-
-# Each record starts with RS so a new commit can never be mistaken for a status letter.
-_RECORD_START = b"\x1e"
-_LOG_FORMAT = "%x1e%H%x00%P%x00%aN%x00%aE%x00%aI%x00%B"
-_HEADER_FIELDS = 6
-_READ_SIZE = 1 << 16
-# `git diff --name-status` letters to Sentry's A/M/D; renames and copies carry two paths.
-_TYPE_FOR_STATUS = {"A": "A", "M": "M", "D": "D", "T": "M", "C": "A"}
-
-
-def _log_arguments(revisions: Sequence[str]) -> list[str]:
-    # `-c` and the --no-* flags pin down every config knob that would change the output we parse.
-    return [
-        "-c", "log.showRoot=true",
-        "log", "-z", f"--format={_LOG_FORMAT}", "--encoding=UTF-8",
-        "--name-status", "--no-renames", "--diff-merges=first-parent", "--no-relative",
-        "--no-show-signature", "--no-color", "--no-ext-diff", "--no-textconv",
-        *revisions, "--",
-    ]
-
-
-def _tokens(stream: IO[bytes]) -> Iterator[bytes]:
-    """NUL-separated tokens of `stream`, read in chunks."""
-    pending = b""
-    while True:
-        chunk = stream.read(_READ_SIZE)
-        if not chunk:
-            break
-        pieces = (pending + chunk).split(b"\0")
-        pending = pieces.pop()
-        yield from pieces
-    if pending:
-        yield pending
-
-
-@dataclass
-class _RawCommit:
-    sha: str
-    parents: list[str]
-    author_name: str
-    author_email: str
-    timestamp: str
-    message: str
-    changes: list[tuple[str, str]] = field(default_factory=list)  # (Sentry type, path)
-
-
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")
-
-
-def _parse_log(stream: IO[bytes]) -> Iterator[_RawCommit]:
-    """Commits of `git log -z --format=_LOG_FORMAT --name-status`, as they arrive."""
-    tokens = _tokens(stream)
-    current: _RawCommit | None = None
-    for token in tokens:
-        if token.startswith(_RECORD_START):
-            if current is not None:
-                yield current
-            current = _read_header(token[1:], tokens)
-            continue
-        if current is None:
-            raise GitError("unexpected output from `git log`; is this a git repository?")
-        # the diff section is separated from the message by a newline that sticks to its first token
-        status = _decode(token.lstrip(b"\n"))
-        if not status:
-            continue
-        paths = [_decode(next(tokens, b""))]
-        if status[0] in "RC":
-            paths.append(_decode(next(tokens, b"")))
-        current.changes.extend(_changes_for(status[0], paths))
-    if current is not None:
-        yield current
-
-
-def _read_header(sha: bytes, tokens: Iterator[bytes]) -> _RawCommit:
-    fields = [sha] + [next(tokens, b"") for _ in range(_HEADER_FIELDS - 1)]
-    sha_text, parents, name, email, timestamp, message = (_decode(f) for f in fields)
-    return _RawCommit(
-        sha=sha_text, parents=parents.split(), author_name=name, author_email=email,
-        timestamp=timestamp, message=message.rstrip(),
-    )
-
-
-def _changes_for(status: str, paths: list[str]) -> list[tuple[str, str]]:
-    if status == "R":  # only if renames slip through despite --no-renames: D old + A new
-        return [("D", paths[0]), ("A", paths[1])]
-    if status == "C":
-        return [("A", paths[1])]
-    return [(_TYPE_FOR_STATUS.get(status, "M"), paths[0])]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,7 +115,7 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit]
 
 
-def _patch_set(raw: _RawCommit, counters: _Counters) -> list[dict[str, Any]]:
+def _patch_set(raw: RawCommit, counters: _Counters) -> list[dict[str, Any]]:
     patch_set = []
     for change_type, path in raw.changes:
         if len(path) > MAX_PATH_LENGTH:
@@ -217,7 +125,7 @@ def _patch_set(raw: _RawCommit, counters: _Counters) -> list[dict[str, Any]]:
     return patch_set
 
 
-def _sentry_commit(raw: _RawCommit, repository: str, shallow: frozenset[str], counters: _Counters) -> dict[str, Any]:
+def _sentry_commit(raw: RawCommit, repository: str, shallow: frozenset[str], counters: _Counters) -> dict[str, Any]:
     # Without a name Sentry files the commits under its per-organization default repository.
     commit: dict[str, Any] = {"id": raw.sha, "repository": repository} if repository else {"id": raw.sha}
     if raw.author_name:
@@ -248,9 +156,9 @@ def _walk(
     """Run the one `git log` and turn its records into Sentry commits (newest first)."""
     counters = _Counters()
     commits: list[dict[str, Any]] = []
-    stream = repo.stream(_log_arguments(revisions))
+    stream = repo.stream(log_arguments(revisions))
     try:
-        for raw in stream.read(_parse_log):
+        for raw in stream.read(parse_log):
             # a shallow boundary's real changes are unknown: keep it rather than guess it away
             if path_filter and raw.sha not in shallow and not path_filter.touches(p for _, p in raw.changes):
                 continue
