@@ -247,7 +247,8 @@ def test_the_real_server_answers_the_envelope_with_a_csrf_page(
     response = httpx.post(dsn.envelope_url, content=dsn_mod.build_envelope(app.dsn, event),
                           headers={"Content-Type": "application/x-sentry-envelope",
                                    "X-Sentry-Auth": dsn.auth_header()}, timeout=30)
-    assert dsn.envelope_url == f"{real_sentry.url}/api/{app.project.id}/envelope/"
+    # the DSN names the server's own URL prefix, which need not be the URL the tests were given
+    assert dsn.envelope_url.endswith(f"/api/{app.project.id}/envelope/")
     assert response.status_code == 403
     assert response.headers["content-type"].startswith("text/html")
     assert "CSRF Verification Failed" in response.text
