@@ -232,8 +232,8 @@ def associate(client: SentryClient, target: ReleaseTarget, plan: CommitPlan, opt
         else:
             log("no commits found in the range; the release keeps its commits")
         return Association(len(stored), source if not stored else f"already associated; {source}")
-    upload = found + [as_upload(commit, plan.repository or "") for commit in stored
-                      if commit["id"] not in {c["id"] for c in found}]
+    in_range = {commit["id"] for commit in found}
+    upload = found + [as_upload(commit, plan.repository or "") for commit in stored if commit["id"] not in in_range]
     if stored:
         log(f"adding {len(new)} commit(s) {history.environment if history else 'this environment'} had not "
             f"received; the release's list grows from {len(stored)} to {len(upload)}")
