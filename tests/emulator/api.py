@@ -506,14 +506,16 @@ class Api:
         return self._release_list(request, org, self._project_filter(org, caller, request.query))
 
     def list_project_releases(self, request: ApiRequest, caller: Caller, params: dict[str, str]) -> Response:
-        """One project's releases: the organization's list for that project alone (the path takes its slug)."""
+        """One project's releases (the path takes its slug): as the organization's list for that project,
+        but open releases only, newest release date first."""
         org = self.check_org(caller, params["org"])
         project = next((p for p in self.store.org_projects(org) if p.slug == params["project"]), None)
         if project is None or not caller.can_access(project):
             raise detail(404, NOT_FOUND)
-        return self._release_list(request, org, [project])
+        return self._release_list(request, org, [project], by_release_date=True)
 
-    def _release_list(self, request: ApiRequest, org: Organization, wanted: list[Project]) -> Response:
+    def _release_list(self, request: ApiRequest, org: Organization, wanted: list[Project],
+                      by_release_date: bool = False) -> Response:
         query = (last_value(request.query, "query") or "").lower()
         environments = {value for key, value in request.query if key == "environment"}
         releases = [
@@ -523,8 +525,12 @@ class Api:
             and query in release.version.lower()
             and (not environments or _deployed_to(release, environments, wanted))
         ]
-        # 23.7.1 orders by date_added: neither dateReleased nor deploy time moves a release.
-        releases.sort(key=lambda release: (release.date_created, release.id), reverse=True)
+        # 23.7.1 orders the organization's list by date_added and a project's (open releases only) by
+        # COALESCE(date_released, date_added); deploy time moves a release in neither.
+        if by_release_date:
+            releases = [release for release in releases if release.status == "open"]
+        releases.sort(key=lambda release: (release.sort_date if by_release_date else release.date_created, release.id),
+                      reverse=True)
         return self._page(request, [release.to_json() for release in releases])
 
     def _project_filter(self, org: Organization, caller: Caller, query: Sequence[tuple[str, str]]) -> list[Project]:
