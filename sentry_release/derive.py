@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Callable, Optional
 
 from sentry_release import naming, versions, vcs
-from sentry_release.ci import CIFacts, detect_ci
+from sentry_release.ci import CIFacts
 from sentry_release.config import Settings
 from sentry_release.errors import ConfigError, InvalidName
 from sentry_release.git import Head, Repository, open_repository
@@ -33,8 +33,8 @@ class Derivation:
     ordinal: Optional[vcs.DayOrdinal] = None   # HEAD's place in its day, when the name has a commit {date}
 
 
-def derive_release(settings: Settings, project_dir: Path, environ: Mapping[str, str], log: Log) -> Derivation:
-    ci = detect_ci(environ)
+def derive_release(settings: Settings, project_dir: Path, log: Log) -> Derivation:
+    ci = settings.ci
     repo = open_repository(project_dir)
     head = repo.head() if repo is not None else None
     repo_dir = repo.root if repo is not None else None

@@ -11,7 +11,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from sentry_release.errors import ApiError, AuthError, ConfigError, NotFoundError
 from sentry_release.health import Issue, Poll, Target, Watcher, format_duration, resolve_target
@@ -140,7 +140,7 @@ def options_from(settings: "Settings", environment: Optional[str], window: float
                         float(settings.watch_min_crash_free))
 
 
-def choose_release(settings: "Settings", project_dir: Path, environ: Mapping[str, str], log: Log) -> str:
+def choose_release(settings: "Settings", project_dir: Path, log: Log) -> str:
     """--release / SENTRY_RELEASE, else the name deploy wrote into the .env, else the derived name."""
     from sentry_release.derive import derive_release
 
@@ -151,7 +151,7 @@ def choose_release(settings: "Settings", project_dir: Path, environ: Mapping[str
         if written:
             log(f"release {written} ({key} in {path})")
             return written
-    derivation = derive_release(settings, project_dir, environ, log)
+    derivation = derive_release(settings, project_dir, log)
     log(f"release {derivation.name} (from {derivation.source})")
     return derivation.name
 

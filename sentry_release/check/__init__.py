@@ -77,7 +77,7 @@ def run_check(settings: Settings, options: CheckOptions, out: Output, cwd: Optio
 
     cwd = cwd or Path.cwd()
     environ = os.environ if environ is None else environ
-    facts = _derive(settings, cwd, environ, out.log)
+    facts = _derive(settings, cwd, out.log)
     path = find_env_file(options.env_file, settings.env_file, cwd)
     folders = [cwd, *([facts.repo_dir] if facts.repo_dir else [])]
     env = load_app_env(path, environ, settings.env_reader, folders)
@@ -98,12 +98,12 @@ def run_check(settings: Settings, options: CheckOptions, out: Output, cwd: Optio
     return 1 if any(item.status == FAILURE for item in items) else 0
 
 
-def _derive(settings: Settings, cwd: Path, environ: Mapping[str, str], log: Callable[[str], None]) -> Facts:
+def _derive(settings: Settings, cwd: Path, log: Callable[[str], None]) -> Facts:
     from sentry_release.derive import derive_release
 
     facts = Facts()
     try:
-        derivation = derive_release(settings, cwd, environ, log)
+        derivation = derive_release(settings, cwd, log)
     except SentryReleaseError as exc:
         facts.derive_error = str(exc)
         from sentry_release.git import open_repository

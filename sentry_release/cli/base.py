@@ -135,7 +135,7 @@ def start(params: dict[str, Any], *, network: bool = False) -> tuple[Output, Set
 def derive(settings: Settings, out: Output) -> Derivation:
     from sentry_release.derive import derive_release
 
-    return derive_release(settings, Path.cwd(), os.environ, out.log)
+    return derive_release(settings, Path.cwd(), out.log)
 
 
 def make_client(settings: Settings, out: Output, dry_run: bool = False) -> SentryClient:

@@ -96,7 +96,7 @@ def watch(window: float, **params: Any) -> None:
     from sentry_release import watch as watching
 
     out, settings = start(params, network=True)
-    release = watching.choose_release(settings, Path.cwd(), os.environ, out.log)
+    release = watching.choose_release(settings, Path.cwd(), out.log)
     sys.exit(_watch(settings, release, window, out, params["as_json"]))
 
 
