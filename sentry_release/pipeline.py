@@ -29,7 +29,7 @@ from sentry_release.releases import (
 )
 from sentry_release.sentry import SentryClient
 from sentry_release.together import together
-from sentry_release.writeback import ReleaseOutputs
+from sentry_release.writeback import DeploySummary, ReleaseOutputs
 
 if TYPE_CHECKING:
     from sentry_release.config import Settings
@@ -62,16 +62,9 @@ class DeployResult:
         }
 
     def outputs(self) -> ReleaseOutputs:
-        return ReleaseOutputs(self.release, self.release_url, self.commits, self.deploy_id,
-                              self.summary() if self.environment else None)
-
-    def summary(self) -> str:
-        deploy = (f"recorded (id {self.deploy_id})" if self.deploy_created
-                  else f"already recorded (id {self.deploy_id})" if self.deploy_id else "not recorded")
-        return (f"### Sentry release [{self.release}]({self.release_url})\n\n"
-                f"| | |\n|---|---|\n| Projects | {', '.join(self.projects)} |\n"
-                f"| Environment | {self.environment} |\n| Commits | {self.commits} ({self.commits_source}) |\n"
-                f"| Previous release | {self.previous_release or 'none'} |\n| Deploy | {deploy} |\n")
+        deploy = (DeploySummary(self.projects, self.environment, self.commits_source, self.previous_release,
+                                self.deploy_created) if self.environment else None)
+        return ReleaseOutputs(self.release, self.release_url, self.commits, self.deploy_id, deploy)
 
 
 @dataclass(frozen=True)

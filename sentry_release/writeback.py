@@ -216,13 +216,33 @@ class Target:
 
 @dataclass(frozen=True)
 class ReleaseOutputs:
-    """What the write-back says about the release: the name, and for GitHub the step's outputs."""
+    """What the write-back says about the release: the name, and for GitHub the step's outputs and,
+    after a deploy, its summary."""
 
     release: str
     release_url: str = ""
     commits: int = 0
     deploy_id: Optional[str] = None
-    summary: Optional[str] = None       # Markdown for $GITHUB_STEP_SUMMARY
+    deploy: Optional["DeploySummary"] = None   # None: no deploy (export), so no step summary
+
+
+@dataclass(frozen=True)
+class DeploySummary:
+    projects: Sequence[str]
+    environment: str
+    commits_source: str
+    previous_release: Optional[str]
+    deploy_created: bool
+
+
+def summary_markdown(outputs: ReleaseOutputs, deploy: DeploySummary) -> str:
+    """The step summary of a deploy: the release link and what was recorded."""
+    recorded = (f"recorded (id {outputs.deploy_id})" if deploy.deploy_created
+                else f"already recorded (id {outputs.deploy_id})" if outputs.deploy_id else "not recorded")
+    return (f"### Sentry release [{outputs.release}]({outputs.release_url})\n\n"
+            f"| | |\n|---|---|\n| Projects | {', '.join(deploy.projects)} |\n"
+            f"| Environment | {deploy.environment} |\n| Commits | {outputs.commits} ({deploy.commits_source}) |\n"
+            f"| Previous release | {deploy.previous_release or 'none'} |\n| Deploy | {recorded} |\n")
 
 
 def targets_for(settings: "Settings") -> list[Target]:
@@ -275,8 +295,8 @@ def write_release(targets: Sequence[Target], keys: Sequence[str], outputs: Relea
                 "release": outputs.release, "release_url": outputs.release_url,
                 "commits": str(outputs.commits), "deploy_id": outputs.deploy_id or ""})
         elif target.kind == "github-summary":
-            if outputs.summary:
-                append_github_summary(target.path, outputs.summary)
+            if outputs.deploy is not None:
+                append_github_summary(target.path, summary_markdown(outputs, outputs.deploy))
             continue
         elif target.kind == "gitlab-dotenv":
             write_gitlab_dotenv(target.path, values)
