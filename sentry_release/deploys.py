@@ -37,7 +37,7 @@ def deploy_body(target: ReleaseTarget, environment: str, *, name: Optional[str],
 def record_deploy(client: SentryClient, target: ReleaseTarget, body: JSON, release: Release,
                   history: History, log: Log) -> DeployRecord:
     """Post the deploy unless it is a re-run. A lost answer is looked for before each re-send."""
-    if history.newest is not None and history.newest.version == target.version:
+    if history.newest is not None and history.is_newest(target.version):
         log(f"{target.version} already is {body['environment']}'s newest deploy (id {history.newest.deploy_id}); "
             "not adding another (a re-run)")
         return DeployRecord(history.newest.deploy_id, False)
