@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 from sentry_release.clock import human_utc, parse_iso
 from sentry_release.releases import JSON, ReleaseTarget, release_deploys
@@ -121,5 +121,3 @@ def describe_previous(history: History) -> str:
     which = "newest deploy" if history.newest is previous else "deploy before this release"
     return f"since {previous.version}, {history.environment}'s {which} ({human_utc(previous.deployed_at)})"
 
-
-__all__: Sequence[str] = ("Deployed", "History", "environment_history", "describe_previous")

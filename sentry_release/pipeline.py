@@ -21,7 +21,7 @@ from sentry_release import remotes
 from sentry_release.clock import parse_timestamp, utc_now
 from sentry_release.deploys import deploy_body, record_deploy
 from sentry_release.environments import Deployed, History, describe_previous, environment_history
-from sentry_release.errors import GitError, NameCollision, UsageError
+from sentry_release.errors import ApiError, GitError, NameCollision, UsageError
 from sentry_release.git import Repository
 from sentry_release.releases import (
     JSON, Release, ReleaseTarget, as_upload, create_release, list_repositories, require_target,
@@ -353,8 +353,6 @@ def set_commits(settings: Settings, derivation: Derivation, options: CommitOptio
 
 def sentry_previous(client: SentryClient, target: ReleaseTarget, log: Log) -> Optional[Deployed]:
     """Without an environment: Sentry's own previous release with commits (blind to environments)."""
-    from sentry_release.errors import ApiError
-
     if not client.can_read:
         log("dry run without the server: assuming there is no previous release")
         return None
