@@ -98,13 +98,13 @@ def _url(raw: Any) -> str:
 
 
 def _watch_interval(raw: Any) -> float:
-    from sentry_release.watch import parse_interval
+    from sentry_release.units import parse_interval
 
     return parse_interval(raw)
 
 
 def _percent(raw: Any) -> float:
-    from sentry_release.watch import parse_percent
+    from sentry_release.units import parse_percent
 
     return parse_percent(raw)
 

@@ -271,8 +271,6 @@ def finalize(client: SentryClient, target: ReleaseTarget, release: Release, when
 def deploy(settings: Settings, derivation: Derivation, inputs: DeployInputs, client: SentryClient,
            log: Log, write: WriteBack) -> DeployResult:
     """The whole flow. `write` performs the write-back and returns how to undo it."""
-    from sentry_release import wrapped
-
     environment = require_environment(settings)
     started = parse_timestamp(inputs.started_at, "--started-at") if inputs.started_at else None
     finished = parse_timestamp(inputs.finished_at, "--finished-at") if inputs.finished_at else None
@@ -302,6 +300,8 @@ def deploy(settings: Settings, derivation: Derivation, inputs: DeployInputs, cli
         if client.dry_run:
             log(f"dry run: would run {' '.join(inputs.command)}; if it succeeds:")
         else:
+            from sentry_release import wrapped
+
             run = wrapped.run_command(inputs.command, {"SENTRY_RELEASE": target.version}, log)
             result.command_exit = run.exit_code
             if run.exit_code != 0:

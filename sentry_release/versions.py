@@ -16,12 +16,6 @@ from typing import Any, Callable, Optional
 
 from sentry_release.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-
 @dataclass(frozen=True)
 class BaseVersion:
     version: str
@@ -38,6 +32,10 @@ def normalise(version: str, where: str) -> str:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):  # imported here: most runs have no pyproject.toml to read
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

@@ -16,7 +16,7 @@ import pytest
 from clirun import Run, run_cli, sentry_release_command
 from emulator.health import add_issue, set_sessions
 from emulator.state import utcnow
-from sentry_release.watch import parse_duration, parse_interval, parse_percent
+from sentry_release.units import parse_duration, parse_interval, parse_percent
 
 RELEASE = "v1.0.0-20240116"
 EVENT_TOKEN = "sntryu_" + "e7" * 32  # a token that may also read events (event:read)

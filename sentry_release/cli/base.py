@@ -30,13 +30,13 @@ def _options(*options: Callable[[Command], Command]) -> Callable[[Command], Comm
 
 
 def parsed_by(parser: str) -> Callable[[click.Context, click.Parameter, Optional[str]], Any]:
-    """A click callback around one of watch.py's parsers, so errors name the flag and exit 2."""
+    """A click callback around one of units.py's parsers, so errors name the flag and exit 2."""
 
     def convert(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Any:
-        from sentry_release import watch
+        from sentry_release import units
 
         try:
-            return None if value is None else getattr(watch, parser)(value)
+            return None if value is None else getattr(units, parser)(value)
         except ValueError as exc:
             raise click.BadParameter(str(exc), ctx, param) from None
     return convert

@@ -162,10 +162,11 @@ def deploy(dry_run: bool, started_at: Optional[str], finished_at: Optional[str],
     stderr (stdout holds only our result); the deploy is recorded and the release
     finalized only if it succeeds, and its exit code becomes ours.
     """
-    from sentry_release import wrapped
     from sentry_release.pipeline import DeployInputs, deploy as run_deploy
 
     if command:
+        from sentry_release import wrapped
+
         wrapped.require_runnable(command)
     out, settings = start(params, network=True)
     if not dry_run:
