@@ -7,6 +7,7 @@ and exit codes.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -43,3 +44,7 @@ def main() -> None:
         click.echo(f"sentry-release: internal error: {type(exc).__name__}: {detail} (please report it; "
                    "SENTRY_RELEASE_DEBUG=1 shows the traceback)", err=True)
         sys.exit(1)
+    finally:
+        # A finished run's objects need no collecting: frozen, the interpreter's shutdown skips
+        # them, about 30 ms with httpx loaded. Output, atexit and file closing are unchanged.
+        gc.freeze()
