@@ -19,6 +19,10 @@ first request of each new connection (the TCP + TLS handshakes a real server cos
         sentry-cli deploys new -r X -e production
         with SENTRY_PROPERTIES naming a file with `http.keepalive=true` (as over https)
     B0  the same chain with sentry-cli's default for http:// URLs: keep-alive off
+    F   (`--floor`) floor_client.py: A's requests in A's four stages from a bare http.client
+        script (Python's start-up, no click/httpx/git): what the link and server alone take
+    F3  (`--floor`) the same with `dateReleased` in the commits PUT and the deploy last: three
+        stages, which the lifecycle rules forbid; what merging stages would buy at most
 
 Runs go round-robin A B B0 A B B0 … with a fresh release name each time; the request log is
 taken per run (the emulator is reset before each run). After every run the release is read back
@@ -60,6 +64,7 @@ from benchlib import (  # noqa: E402
 from tiers import EmulatorTier, RealSentryTier, Tier  # noqa: E402
 
 REMOTE = "git@github.com:acme/shop.git"
+FLOOR = Path(__file__).resolve().parent / "floor_client.py"
 
 
 def make_repo(path: Path) -> None:
@@ -118,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sentry-cli", metavar="PATH", help="sentry-cli binary (default: install 3.8.2 from PyPI)")
     parser.add_argument("--python", default=sys.executable, help="interpreter of the venv with sentry-release")
     parser.add_argument("--no-keepalive-off", action="store_true", help="skip variant B0")
+    parser.add_argument("--floor", action="store_true",
+                        help="add variants F and F3: the bare requests of four and of three stages")
     args = parser.parse_args(argv)
 
     cli = find_sentry_cli(args.sentry_cli)
@@ -138,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         if args.no_keepalive_off:
             del variants["B0"]
+        if args.floor:
+            variants["F"] = ("floor: A's 6 requests in 4 stages, bare http.client", base)
+            variants["F3"] = ("floor with 3 stages (dateReleased with the commits; not allowed)", base)
         load_before = os.getloadavg()[0]
         results = measure(args.runs, variants, tier, repo, ours, cli)
         results.load = (load_before, os.getloadavg()[0])
@@ -166,6 +176,10 @@ def measure(runs: int, variants: dict[str, tuple[str, dict[str, str]]], tier: Ti
     def commands(key: str, release: str) -> list[list[str]]:
         if key == "A":
             return [[*ours, "deploy", "-e", "production", "--release", release, "-q"]]
+        if key.startswith("F"):
+            head = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()  # before the clock starts
+            return [[sys.executable, str(FLOOR), tier.url, tier.org, tier.project, release, "production", head,
+                     "--stages", "3" if key == "F3" else "4"]]
         return chain(cli, release, tier.project)
 
     def one_run(key: str, env: dict[str, str], release: str, counted: bool) -> None:
@@ -222,7 +236,9 @@ def print_report(results: Results, variants: dict[str, tuple[str, dict[str, str]
                      f"median of the per-round ratios: {paired_ratio(times['A'], times['B0']):.2f}")
     link_ratio = statistics.median(results.link["A"]) / statistics.median(results.link["B"])
     lines.append(f"- the link model alone (what a faster machine cannot shrink): A / B = {link_ratio:.2f}")
-    chains = [key for key in variants if key != "A"]
+    for key in (k for k in variants if k.startswith("F")):
+        lines.append(f"- {key} / B: **{medians[key] / medians['B']:.2f}**; A / {key}: {medians['A'] / medians[key]:.2f}")
+    chains = [key for key in variants if key.startswith("B")]
     lines += ["", f"Median seconds per sentry-cli step ({' / '.join(chains)}):", "",
               "| step | " + " | ".join(chains) + " |", "|---|" + "---:|" * len(chains)]
     names = ["releases new", "releases set-commits --auto", "releases finalize", "deploys new"]
