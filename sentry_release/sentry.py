@@ -34,8 +34,16 @@ NO_ANSWER_FIX = f"check that SENTRY_URL reaches a running Sentry, or {MORE_TIME}
 
 def preload() -> None:
     """Import httpx (and httpcore, which it loads on first use) on another thread while the
-    caller runs git: together they cost over 100 ms."""
+    caller runs git: together they cost over 100 ms.
+
+    httpx's package imports its own command-line tool, which loads rich and pygments when they
+    are installed (about 50 ms more); the command line never uses that tool, so it is left out.
+    """
+    import sys
     import threading
+
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None: "not importable"
 
     def load() -> None:
         import httpcore  # noqa: F401

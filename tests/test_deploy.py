@@ -334,3 +334,15 @@ def test_an_explicit_release_of_other_code_warns_and_counts_for_head(shop: GitRe
     assert result.code == 0, result.stderr
     assert "warning: release shop-1" in result.stderr and "computed for this checkout" in result.stderr
     assert shop.head() in [c["id"] for c in sentry_emulator.commits("acme", "shop-1")]
+
+
+def test_a_deploy_leaves_httpx_command_line_tool_unloaded(shop: GitRepo, sentry_emulator, sentry_env) -> None:
+    """httpx's package loads its own CLI, and with it rich and pygments when installed (as here, via twine);
+    the deploy never uses it, so its process must not pay for it."""
+    pytest.importorskip("rich")
+    result = run_cli(["deploy", "-e", "production"], shop.path, env={**sentry_env, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.code == 0, result.stderr
+    loaded = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "httpx" in loaded and "httpcore" in loaded  # the deploy really went through httpx
+    assert not loaded & {"rich", "pygments"}, sorted(loaded & {"rich", "pygments"})
+    assert len(sentry_emulator.deploys("acme", "v1.0.0-20240116")) == 1
