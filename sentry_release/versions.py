@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 from sentry_release.errors import ConfigError
 
+
 @dataclass(frozen=True)
 class BaseVersion:
     version: str
