@@ -43,7 +43,7 @@ class Link:
 
 def at_once(*calls: Any) -> list[Any]:
     """The calls side by side, as `sentry_release.together` runs them; written out here because a floor
-    must not import the package it bounds (its import alone costs about 16 ms)."""
+    must not depend on the package it bounds."""
     results: list[Any] = [None] * len(calls)
     errors: list[BaseException] = []
 
